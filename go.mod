@@ -1,0 +1,3 @@
+module github.com/fleetsync/fleetsync
+
+go 1.24.0

@@ -1,0 +1,2 @@
+// Package internal holds fleetsync's shared helpers; each subpackage has one job.
+package internal
