@@ -1,0 +1,133 @@
+// Package mongoconn opens driver clients the way every fleetsync command needs them: the URI checked
+// up front, a bounded server-selection timeout so an unreachable server fails fast instead of hanging,
+// and errors that never carry the credentials inside the URI.
+package mongoconn
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
+)
+
+// DefaultServerSelectionTimeout bounds how long a command waits for an unreachable cluster before it
+// gives up with an error. The driver's own default (30 s) reads as a hang to someone at a terminal.
+const DefaultServerSelectionTimeout = 10 * time.Second
+
+// appName tags fleetsync's connections in the servers' logs and currentOp output.
+const appName = "fleetsync"
+
+// Connect validates uri, connects, and pings the primary so that a wrong host, port or password is
+// reported here rather than at the first real operation. label names the cluster in error messages
+// ("cluster0", "source", ...). The returned error never contains the password.
+func Connect(ctx context.Context, label, uri string, serverSelectionTimeout time.Duration) (*mongo.Client, error) {
+	if _, err := connstring.ParseAndValidate(uri); err != nil {
+		return nil, fmt.Errorf("%s: %q is not a valid MongoDB connection string (%s); expected mongodb://host:port/ or mongodb+srv://host/",
+			label, Redact(uri), redactErr(err, uri))
+	}
+	if serverSelectionTimeout <= 0 {
+		serverSelectionTimeout = DefaultServerSelectionTimeout
+	}
+	opts := options.Client().ApplyURI(uri).
+		SetAppName(appName).
+		SetServerSelectionTimeout(serverSelectionTimeout).
+		SetConnectTimeout(serverSelectionTimeout)
+	client, err := mongo.Connect(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot connect to %s: %s", label, Redact(uri), redactErr(err, uri))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, serverSelectionTimeout+time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("%s: cannot reach %s within %s: %s", label, Redact(uri), serverSelectionTimeout, shortReason(err, uri))
+	}
+	return client, nil
+}
+
+// shortReason reduces the driver's server-selection error, which lists the whole topology on one very
+// long line, to its cause.
+func shortReason(err error, uri string) string {
+	msg := redactErr(err, uri)
+	if i := strings.Index(msg, ", current topology:"); i > 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+// Redact returns uri with any password replaced by "xxxxx", for logs and messages.
+func Redact(uri string) string {
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return uri
+	}
+	// userinfo ends at the last '@' before the first '/', '?' or end: passwords may contain '@' when
+	// escaped, but a raw '@' in the host list is never valid.
+	hostEnd := len(rest)
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hostEnd = i
+	}
+	at := strings.LastIndex(rest[:hostEnd], "@")
+	if at < 0 {
+		return uri
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return uri
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// redactErr renders err with the raw password, escaped or not, removed: the driver and net/url quote
+// the URI into some of their messages.
+func redactErr(err error, uri string) string {
+	msg := err.Error()
+	for _, secret := range passwords(uri) {
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		}
+	}
+	return msg
+}
+
+func passwords(uri string) []string {
+	_, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return nil
+	}
+	hostEnd := len(rest)
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hostEnd = i
+	}
+	at := strings.LastIndex(rest[:hostEnd], "@")
+	if at < 0 {
+		return nil
+	}
+	_, raw, ok := strings.Cut(rest[:at], ":")
+	if !ok {
+		return nil
+	}
+	out := []string{raw}
+	if decoded, err := url.PathUnescape(raw); err == nil && decoded != raw {
+		out = append(out, decoded)
+	}
+	return out
+}
+
+// ServerVersion reports the server's version string from buildInfo; used in messages and preflight.
+func ServerVersion(ctx context.Context, client *mongo.Client) (string, error) {
+	var info struct {
+		Version string `bson:"version"`
+	}
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return "", err
+	}
+	return info.Version, nil
+}
