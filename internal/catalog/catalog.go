@@ -1,0 +1,108 @@
+// Package catalog reads what a cluster holds: its user collections and views, with their options and
+// index specifications, as listDatabases, listCollections and listIndexes report them.
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"github.com/fleetsync/fleetsync/internal/namespace"
+)
+
+// Collection types as listCollections reports them.
+const (
+	TypeCollection = "collection"
+	TypeView       = "view"
+	TypeTimeseries = "timeseries"
+)
+
+// Collection is one user namespace.
+type Collection struct {
+	NS      namespace.Namespace
+	Type    string   // TypeCollection, TypeView or TypeTimeseries
+	Options bson.Raw // listCollections' "options" (validator, collation, viewOn, ...), never nil
+}
+
+// HasDocuments reports whether documents can be read from it; a view's contents are derived.
+func (c Collection) HasDocuments() bool { return c.Type != TypeView }
+
+// ListCollections returns every user namespace of the cluster, sorted by namespace.
+func ListCollections(ctx context.Context, client *mongo.Client, filter namespace.Filter) ([]Collection, error) {
+	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("listDatabases: %w", err)
+	}
+	var out []Collection
+	for _, db := range dbs {
+		if !filter.UserDatabase(db) {
+			continue
+		}
+		colls, err := listDatabase(ctx, client.Database(db), filter)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, colls...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NS.String() < out[j].NS.String() })
+	return out, nil
+}
+
+func listDatabase(ctx context.Context, db *mongo.Database, filter namespace.Filter) ([]Collection, error) {
+	cur, err := db.ListCollections(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)
+	}
+	defer cur.Close(ctx)
+	var out []Collection
+	for cur.Next(ctx) {
+		var spec struct {
+			Name    string   `bson:"name"`
+			Type    string   `bson:"type"`
+			Options bson.Raw `bson:"options"`
+		}
+		if err := cur.Decode(&spec); err != nil {
+			return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)
+		}
+		ns := namespace.Namespace{DB: db.Name(), Coll: spec.Name}
+		if !filter.User(ns) {
+			continue
+		}
+		if spec.Type == "" {
+			spec.Type = TypeCollection // servers before 3.4 omit it
+		}
+		if spec.Options == nil {
+			spec.Options = emptyDocument
+		}
+		out = append(out, Collection{NS: ns, Type: spec.Type, Options: spec.Options})
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)
+	}
+	return out, nil
+}
+
+var emptyDocument = bson.Raw{5, 0, 0, 0, 0}
+
+// ListIndexes returns the index specifications of a collection, sorted by name.
+func ListIndexes(ctx context.Context, client *mongo.Client, ns namespace.Namespace) ([]bson.Raw, error) {
+	cur, err := client.Database(ns.DB).Collection(ns.Coll).Indexes().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listIndexes on %s: %w", ns, err)
+	}
+	defer cur.Close(ctx)
+	var specs []bson.Raw
+	for cur.Next(ctx) {
+		specs = append(specs, append(bson.Raw(nil), cur.Current...))
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("listIndexes on %s: %w", ns, err)
+	}
+	sort.Slice(specs, func(i, j int) bool {
+		return specs[i].Lookup("name").StringValue() < specs[j].Lookup("name").StringValue()
+	})
+	return specs, nil
+}
