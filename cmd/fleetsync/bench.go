@@ -93,26 +93,32 @@ func runBenchVerify(args []string, stdout, stderr io.Writer) int {
 		{"baseline: read both clusters", "one cursor per namespace and side, nothing compared", append([]string{"bench", "read-baseline"}, clusters...)},
 		{"fleetsync verify", "merge-join by _id, byte-exact document comparison, indexes, options", append([]string{"verify", "--json"}, clusters...)},
 	}
-	fmt.Fprintf(stdout, "dataset: %d documents per cluster, %.1f MB BSON, %d collections (seed 1); %d runs each, median time\n\n",
+	fmt.Fprintf(stdout, "dataset: %d documents per cluster, %.1f MB BSON, %d collections (seed 1); one warm-up round, then %d alternating runs each\n\n",
 		stats[0].Docs, float64(stats[0].Bytes)/1e6, stats[0].Collections, *runs)
-	fmt.Fprintln(stdout, "| command | documents read | seconds | docs/s | MB/s | peak RSS MB |")
+	fmt.Fprintln(stdout, "| command | documents read | seconds, median (min–max) | docs/s | MB/s | peak RSS MB |")
 	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|")
-	for _, c := range cases {
-		var times []float64
-		var peakKB int64
-		for r := 0; r < *runs; r++ {
+	// One discarded round warms the servers' JIT; then the commands alternate, so neither gets a
+	// warmer or colder server than the other.
+	times := make([][]float64, len(cases))
+	peakKB := make([]int64, len(cases))
+	for r := -1; r < *runs; r++ {
+		for i, c := range cases {
 			m, err := measureChild(ctx, self, c.args)
 			if err != nil {
 				return fail(stderr, "bench verify", fmt.Errorf("%s: %w", c.name, err))
 			}
-			times = append(times, m.seconds)
-			peakKB = max(peakKB, m.maxRSSKB)
+			if r >= 0 {
+				times[i] = append(times[i], m.seconds)
+				peakKB[i] = max(peakKB[i], m.maxRSSKB)
+			}
 		}
-		sort.Float64s(times)
-		median := times[len(times)/2]
-		read := int64(2 * stats[0].Docs)
-		fmt.Fprintf(stdout, "| %s (%s) | %d | %.2f | %.0f | %.1f | %.0f |\n", c.name, c.note, read, median,
-			float64(read)/median, float64(2*stats[0].Bytes)/1e6/median, float64(peakKB)/1024)
+	}
+	read := int64(2 * stats[0].Docs)
+	for i, c := range cases {
+		sort.Float64s(times[i])
+		median := times[i][len(times[i])/2]
+		fmt.Fprintf(stdout, "| %s (%s) | %d | %.2f (%.2f–%.2f) | %.0f | %.1f | %.0f |\n", c.name, c.note, read, median,
+			times[i][0], times[i][len(times[i])-1], float64(read)/median, float64(2*stats[0].Bytes)/1e6/median, float64(peakKB[i])/1024)
 	}
 	return exitOK
 }

@@ -64,43 +64,40 @@ func shortReason(err error, uri string) string {
 
 // Redact returns uri with any password replaced by "xxxxx", for logs and messages.
 func Redact(uri string) string {
-	scheme, rest, ok := strings.Cut(uri, "://")
+	u, ok := splitUserinfo(uri)
 	if !ok {
 		return uri
 	}
-	// userinfo ends at the last '@' before the first '/', '?' or end: passwords may contain '@' when
-	// escaped, but a raw '@' in the host list is never valid.
-	hostEnd := len(rest)
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		hostEnd = i
-	}
-	at := strings.LastIndex(rest[:hostEnd], "@")
-	if at < 0 {
-		return uri
-	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return uri
-	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return u.beforeUser + u.user + ":xxxxx" + u.afterPassword
 }
 
 // redactErr renders err with the raw password, escaped or not, removed: the driver and net/url quote
 // the URI into some of their messages.
 func redactErr(err error, uri string) string {
 	msg := err.Error()
-	for _, secret := range passwords(uri) {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "xxxxx")
-		}
+	u, ok := splitUserinfo(uri)
+	if !ok || u.password == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, u.password, "xxxxx")
+	if decoded, err := url.PathUnescape(u.password); err == nil && decoded != "" {
+		msg = strings.ReplaceAll(msg, decoded, "xxxxx")
 	}
 	return msg
 }
 
-func passwords(uri string) []string {
-	_, rest, ok := strings.Cut(uri, "://")
+// userinfo is a connection string cut around its password.
+type userinfo struct {
+	beforeUser, user, password, afterPassword string
+}
+
+// splitUserinfo finds "user:password@" in a connection string; ok is false when there is no password.
+// The userinfo ends at the last '@' before the first '/' or '?': an escaped password may contain '@',
+// but a raw '@' in the host list is never valid.
+func splitUserinfo(uri string) (userinfo, bool) {
+	scheme, rest, ok := strings.Cut(uri, "://")
 	if !ok {
-		return nil
+		return userinfo{}, false
 	}
 	hostEnd := len(rest)
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
@@ -108,17 +105,13 @@ func passwords(uri string) []string {
 	}
 	at := strings.LastIndex(rest[:hostEnd], "@")
 	if at < 0 {
-		return nil
+		return userinfo{}, false
 	}
-	_, raw, ok := strings.Cut(rest[:at], ":")
-	if !ok {
-		return nil
+	user, password, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return userinfo{}, false
 	}
-	out := []string{raw}
-	if decoded, err := url.PathUnescape(raw); err == nil && decoded != raw {
-		out = append(out, decoded)
-	}
-	return out
+	return userinfo{beforeUser: scheme + "://", user: user, password: password, afterPassword: rest[at:]}, true
 }
 
 // ServerVersion reports the server's version string from buildInfo; used in messages and preflight.

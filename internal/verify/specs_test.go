@@ -63,14 +63,7 @@ func TestCollectionSpecDifferences(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			diffs := compareCollectionSpecs(collectionFromListCollections(t, tc.src), collectionFromListCollections(t, tc.dst))
-			if len(diffs) != len(tc.want) {
-				t.Fatalf("got %d differences %q, want %d", len(diffs), diffs, len(tc.want))
-			}
-			for i, want := range tc.want {
-				if !strings.Contains(diffs[i], want) {
-					t.Errorf("difference %d is %q, want it to contain %q", i, diffs[i], want)
-				}
-			}
+			assertDiffs(t, diffs, tc.want)
 		})
 	}
 }
@@ -114,14 +107,7 @@ func TestIndexSpecDifferences(t *testing.T) {
 				dst = append(dst, mustDoc(t, s))
 			}
 			diffs := compareIndexes(src, dst)
-			if len(diffs) != len(tc.want) {
-				t.Fatalf("got %d differences %q, want %d", len(diffs), diffs, len(tc.want))
-			}
-			for i, want := range tc.want {
-				if !strings.Contains(diffs[i], want) {
-					t.Errorf("difference %d is %q, want it to contain %q", i, diffs[i], want)
-				}
-			}
+			assertDiffs(t, diffs, tc.want)
 		})
 	}
 }
@@ -141,6 +127,19 @@ func TestEqualIgnoringFieldOrder(t *testing.T) {
 	for _, tc := range cases {
 		if got := equalIgnoringFieldOrder(mustDoc(t, tc.a), mustDoc(t, tc.b)); got != tc.want {
 			t.Errorf("%s vs %s: %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// assertDiffs checks that diffs has one entry per want, each containing its want.
+func assertDiffs(t *testing.T, diffs, want []string) {
+	t.Helper()
+	if len(diffs) != len(want) {
+		t.Fatalf("got %d differences %q, want %d", len(diffs), diffs, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(diffs[i], w) {
+			t.Errorf("difference %d is %q, want it to contain %q", i, diffs[i], w)
 		}
 	}
 }
