@@ -87,8 +87,13 @@ func nonNil(s []string) []string {
 // WriteText writes one row per namespace, the details of each difference beneath its row, and a
 // closing summary line.
 func (r *Report) WriteText(w io.Writer) error {
+	// Numbers align right; padding every namespace to one width keeps that column left-aligned.
+	nsWidth := len("NAMESPACE")
+	for i := range r.Namespaces {
+		nsWidth = max(nsWidth, len(r.Namespaces[i].NS.String()))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "NAMESPACE\tSOURCE DOCS\tDEST DOCS\tMISSING\tEXTRA\tDIFFERENT\tINDEXES\tRESULT\t")
+	fmt.Fprintf(tw, "%-*s\tSOURCE DOCS\tDEST DOCS\tMISSING\tEXTRA\tDIFFERENT\tINDEXES\tRESULT\t\n", nsWidth, "NAMESPACE")
 	var details []string
 	different := 0
 	for i := range r.Namespaces {
@@ -102,7 +107,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if len(n.IndexDiffs) > 0 {
 			indexes = fmt.Sprintf("%d diff", len(n.IndexDiffs))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", n.NS, n.SourceDocs, n.DestinationDocs,
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", nsWidth, n.NS, n.SourceDocs, n.DestinationDocs,
 			n.Missing, n.Extra, n.Different, indexes, result)
 		if n.Equal() {
 			continue

@@ -1,2 +1,0 @@
-// Package internal holds fleetsync's shared helpers; each subpackage has one job.
-package internal
