@@ -84,6 +84,9 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// textSamples is how many differing _ids the text report shows per namespace; --json has them all.
+const textSamples = 3
+
 // WriteText writes one row per namespace, the details of each difference beneath its row, and a
 // closing summary line.
 func (r *Report) WriteText(w io.Writer) error {
@@ -123,11 +126,15 @@ func (r *Report) WriteText(w io.Writer) error {
 			details = append(details, "  "+d)
 		}
 		if len(n.Samples) > 0 {
-			ids := make([]string, len(n.Samples))
-			for j, s := range n.Samples {
-				ids[j] = s.Kind + " " + show(s.ID)
+			var ids []string
+			for _, s := range n.Samples[:min(len(n.Samples), textSamples)] {
+				ids = append(ids, s.Kind+" "+show(s.ID))
 			}
-			details = append(details, "  first documents: "+strings.Join(ids, ", "))
+			more := ""
+			if len(n.Samples) > textSamples {
+				more = fmt.Sprintf(", … (--json lists the first %d)", len(n.Samples))
+			}
+			details = append(details, "  first documents: "+strings.Join(ids, ", ")+more)
 		}
 	}
 	if err := tw.Flush(); err != nil {
