@@ -52,9 +52,6 @@ func runSandbox(args []string, stdout, stderr io.Writer) int {
 	// seed data: scripts read them to know the sandbox is ready.
 	fmt.Fprintf(stdout, "source: %s\n", sb.source.URI())
 	fmt.Fprintf(stdout, "destination: %s\n", sb.destination.URI())
-	if f, ok := stdout.(*os.File); ok {
-		f.Sync()
-	}
 	fmt.Fprintln(stderr, "sandbox running; stop it with Ctrl-C (SIGINT) or SIGTERM")
 
 	if err := sb.launcher.Wait(ctx); err != nil && ctx.Err() == nil {
