@@ -23,11 +23,8 @@ import (
 	"github.com/fleetsync/fleetsync/internal/mongoconn"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/seed"
+	"github.com/fleetsync/fleetsync/internal/verify"
 )
-
-// benchConcurrency matches verify's default namespace concurrency, so the baseline reads the same
-// namespaces at once as the verifier does and the difference is the comparison's own cost.
-const benchConcurrency = 4
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -182,7 +179,7 @@ func runReadBaseline(args []string, stdout, stderr io.Writer) int {
 	}
 	var total atomic.Int64
 	errs := make(chan error, len(jobs))
-	sem := make(chan struct{}, 2*benchConcurrency)
+	sem := make(chan struct{}, 2*verify.DefaultConcurrency) // both sides of each namespace at once
 	var wg sync.WaitGroup
 	for _, j := range jobs {
 		wg.Add(1)
@@ -190,7 +187,7 @@ func runReadBaseline(args []string, stdout, stderr io.Writer) int {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			cur, err := j.client.Database(j.ns.DB).Collection(j.ns.Coll).Find(ctx, bson.D{},
-				options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(500))
+				options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(verify.CursorBatchDocs))
 			if err != nil {
 				errs <- err
 				return

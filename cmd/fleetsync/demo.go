@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fleetsync/fleetsync/internal/mongoconn"
 	"github.com/fleetsync/fleetsync/internal/seed"
 	"github.com/fleetsync/fleetsync/internal/verify"
 )
@@ -51,16 +50,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 			target.role, stats.Docs, float64(stats.Bytes)/1e6, stats.Collections, time.Since(t).Seconds())
 	}
 
-	source, err := mongoconn.Connect(ctx, "source", sb.source.URI(), seedConnectTimeout)
+	source, destination, disconnect, err := connectClusters(ctx, [2]string{"source", "destination"},
+		[2]string{sb.source.URI(), sb.destination.URI()}, seedConnectTimeout)
 	if err != nil {
 		return fail(stderr, "demo", err)
 	}
-	defer source.Disconnect(context.Background())
-	destination, err := mongoconn.Connect(ctx, "destination", sb.destination.URI(), seedConnectTimeout)
-	if err != nil {
-		return fail(stderr, "demo", err)
-	}
-	defer destination.Disconnect(context.Background())
+	defer disconnect()
 	fmt.Fprintln(stdout, "verifying destination against source:")
 	report, err := verify.Run(ctx, source, destination, verify.Options{})
 	if err != nil {

@@ -9,6 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/internal/mongoconn"
 	"github.com/fleetsync/fleetsync/internal/namespace"
@@ -37,16 +40,11 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	source, err := mongoconn.Connect(ctx, "cluster0", *cluster0, *timeout)
+	source, destination, disconnect, err := connectClusters(ctx, [2]string{"cluster0", "cluster1"}, [2]string{*cluster0, *cluster1}, *timeout)
 	if err != nil {
 		return fail(stderr, "verify", err)
 	}
-	defer source.Disconnect(context.Background())
-	destination, err := mongoconn.Connect(ctx, "cluster1", *cluster1, *timeout)
-	if err != nil {
-		return fail(stderr, "verify", err)
-	}
-	defer destination.Disconnect(context.Background())
+	defer disconnect()
 
 	report, err := verify.Run(ctx, source, destination, verify.Options{
 		Include: includes, IgnoreFieldOrder: *ignoreOrder, MetadataDB: *metadataDB,
@@ -67,4 +65,22 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		return exitDifferent
 	}
 	return exitOK
+}
+
+// connectClusters connects to a source and a destination (labels name them in errors) and returns a
+// function that disconnects both.
+func connectClusters(ctx context.Context, labels, uris [2]string, timeout time.Duration) (source, destination *mongo.Client, disconnect func(), err error) {
+	source, err = mongoconn.Connect(ctx, labels[0], uris[0], timeout)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	destination, err = mongoconn.Connect(ctx, labels[1], uris[1], timeout)
+	if err != nil {
+		_ = source.Disconnect(context.Background())
+		return nil, nil, nil, err
+	}
+	return source, destination, func() {
+		_ = source.Disconnect(context.Background())
+		_ = destination.Disconnect(context.Background())
+	}, nil
 }

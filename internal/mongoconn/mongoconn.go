@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -112,15 +111,4 @@ func splitUserinfo(uri string) (userinfo, bool) {
 		return userinfo{}, false
 	}
 	return userinfo{beforeUser: scheme + "://", user: user, password: password, afterPassword: rest[at:]}, true
-}
-
-// ServerVersion reports the server's version string from buildInfo; used in messages and preflight.
-func ServerVersion(ctx context.Context, client *mongo.Client) (string, error) {
-	var info struct {
-		Version string `bson:"version"`
-	}
-	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return "", err
-	}
-	return info.Version, nil
 }

@@ -88,9 +88,8 @@ func (l *Launcher) Pid() int { return l.cmd.Process.Pid }
 
 // Server is one sandbox server inside a Launcher.
 type Server struct {
-	Port  int
-	Oplog bool
-	l     *Launcher
+	Port int
+	l    *Launcher
 }
 
 // URI is the server's connection string.
@@ -107,7 +106,7 @@ func (l *Launcher) StartServer(port int, oplog bool) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox launcher answered %q to start", reply)
 	}
-	return &Server{Port: bound, Oplog: oplog, l: l}, nil
+	return &Server{Port: bound, l: l}, nil
 }
 
 // Stop shuts the server down and frees its port; its data is gone.

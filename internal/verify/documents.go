@@ -14,7 +14,7 @@ import (
 // Read-ahead limits per side of one namespace. Memory per namespace is about
 // 2 sides × (prefetchChunks+2) × chunkBytes, whatever the collection size.
 const (
-	cursorBatchDocs = 500     // driver batch size: bounds the driver's own buffer (≤ 8 MB at 16 KB docs)
+	CursorBatchDocs = 500     // driver batch size: bounds the driver's own buffer (≤ 8 MB at 16 KB docs)
 	chunkDocs       = 1000    // documents handed from a reader to the merge at once
 	chunkBytes      = 1 << 20 // or fewer, once this many bytes are buffered
 	prefetchChunks  = 2       // chunks a reader may run ahead of the merge
@@ -43,7 +43,7 @@ func readSorted(ctx context.Context, coll *mongo.Collection) <-chan chunk {
 		}
 		cur, err := coll.Find(ctx, bson.D{}, options.Find().
 			SetSort(bson.D{{Key: "_id", Value: 1}}).
-			SetBatchSize(cursorBatchDocs))
+			SetBatchSize(CursorBatchDocs))
 		if err != nil {
 			send(chunk{err: err})
 			return

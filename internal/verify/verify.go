@@ -22,8 +22,9 @@ import (
 
 // Defaults for Options' zero values.
 const (
-	// defaultConcurrency namespaces are compared at once; each uses one cursor per side.
-	defaultConcurrency = 4
+	// DefaultConcurrency namespaces are compared at once; each uses one cursor per side. Exported so
+	// benchmarks can read at exactly the verifier's concurrency.
+	DefaultConcurrency = 4
 	// defaultMaxSamples is how many differing _ids a report keeps per namespace.
 	defaultMaxSamples = 10
 )
@@ -111,7 +112,7 @@ func (e *UnknownNamespaceError) Error() string {
 func Run(ctx context.Context, source, destination *mongo.Client, opts Options) (*Report, error) {
 	start := time.Now()
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = defaultConcurrency
+		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.MaxSamples <= 0 {
 		opts.MaxSamples = defaultMaxSamples
