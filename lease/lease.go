@@ -141,11 +141,7 @@ func (s *Store) Acquire(ctx context.Context, name, owner string, ttl time.Durati
 		{Key: "$inc", Value: bson.D{{Key: FieldEpoch, Value: int64(1)}}},
 	}, renewed...)
 	d, err = s.update(ctx,
-		bson.D{{Key: "_id", Value: name}, {Key: "$or", Value: bson.A{
-			bson.D{{Key: FieldOwner, Value: ""}},
-			bson.D{{Key: FieldOwner, Value: bson.D{{Key: "$exists", Value: false}}}},
-			bson.D{{Key: "$expr", Value: expiredExpr}},
-		}}},
+		append(bson.D{{Key: "_id", Value: name}}, Claimable()...),
 		takeover, false)
 	if err == nil {
 		l.Epoch = d.Epoch
@@ -245,4 +241,15 @@ func (s *Store) lost(ctx context.Context, l Lease, doing string) error {
 		e.Reason = fmt.Sprintf("%s took it over at epoch %d", cur.Owner, cur.Epoch)
 	}
 	return e
+}
+
+// Claimable returns the filter conditions "this lease is free or expired": AND it into a query over
+// documents that embed their lease (partitions) to find the ones a node may try to Acquire. It is a
+// hint, not a guarantee: Acquire decides, atomically.
+func Claimable() bson.D {
+	return bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: FieldOwner, Value: ""}},
+		bson.D{{Key: FieldOwner, Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "$expr", Value: expiredExpr}},
+	}}}
 }

@@ -23,6 +23,8 @@ const (
 const usage = `fleetsync: move a live MongoDB deployment to another one, with a fleet of nodes.
 
 Usage:
+  fleetsync --cluster0 URI --cluster1 URI [--id ID] [--name NAME] [--port 27182] [--workers N] ...
+                    run one node of a fleet (nodes with the same clusters and --id form one fleet)
   fleetsync verify  --cluster0 URI --cluster1 URI [--include db.coll,...] [--json] [--ignore-field-order]
   fleetsync sandbox [--source-port P] [--destination-port P] [--seed-docs N] [--seed-collections K] [--seed S]
   fleetsync demo    [--docs N] [--collections K] [--seed S]
@@ -46,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return runNode(args, stdout, stderr)
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

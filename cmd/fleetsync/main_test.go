@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -89,8 +90,26 @@ func assertOneLineError(t *testing.T, r result, command, want string) {
 type background struct {
 	cmd    *exec.Cmd
 	stdout *bufio.Reader
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	done   chan struct{}
+}
+
+// lockedBuffer is stderr that a test may read while the process still writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startBackground(t *testing.T, args ...string) *background {
@@ -100,7 +119,7 @@ func startBackground(t *testing.T, args ...string) *background {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &background{cmd: cmd, stdout: bufio.NewReader(stdout), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	b := &background{cmd: cmd, stdout: bufio.NewReader(stdout), stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = b.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -60,13 +60,17 @@ type Filter struct {
 	MetadataDB string // excluded too; DefaultMetadataDB when empty
 }
 
+// MetadataDatabase is the name of the sync's metadata database.
+func (f Filter) MetadataDatabase() string {
+	if f.MetadataDB == "" {
+		return DefaultMetadataDB
+	}
+	return f.MetadataDB
+}
+
 // UserDatabase reports whether db may hold user namespaces.
 func (f Filter) UserDatabase(db string) bool {
-	meta := f.MetadataDB
-	if meta == "" {
-		meta = DefaultMetadataDB
-	}
-	return !IsSystemDatabase(db) && db != meta
+	return !IsSystemDatabase(db) && db != f.MetadataDatabase()
 }
 
 // User reports whether ns is a user namespace.

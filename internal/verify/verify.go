@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/internal/catalog"
+	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
@@ -89,6 +90,9 @@ type NamespaceReport struct {
 	SourceDocs, DestinationDocs int64
 	Missing, Extra, Different   int64
 	OptionDiffs, IndexDiffs     []string
+	// PendingCommit lists destination index settings a running sync left out on purpose (recorded in
+	// its metadata catalog) and restores at commit; they do not count as differences.
+	PendingCommit []string
 	Samples                     []Sample // the first MaxSamples differing documents, in _id order
 }
 
@@ -130,6 +134,10 @@ func Run(ctx context.Context, source, destination *mongo.Client, opts Options) (
 	if err != nil {
 		return nil, err
 	}
+	deferred, err := deferredIndexChanges(ctx, destination, filter.MetadataDatabase())
+	if err != nil {
+		return nil, err
+	}
 
 	reports := make([]NamespaceReport, len(pairs))
 	errs := make([]error, len(pairs))
@@ -142,7 +150,7 @@ func Run(ctx context.Context, source, destination *mongo.Client, opts Options) (
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				reports[i], errs[i] = compareNamespace(ctx, source, destination, pairs[i], opts)
+				reports[i], errs[i] = compareNamespace(ctx, source, destination, pairs[i], deferred[pairs[i].ns.String()], opts)
 				if errs[i] != nil {
 					cancel() // one failure ends the run; the others would be reported as context errors
 				}
@@ -209,7 +217,7 @@ func pairCollections(src, dst []catalog.Collection, include []namespace.Namespac
 	return out, nil
 }
 
-func compareNamespace(ctx context.Context, source, destination *mongo.Client, p collectionPair, opts Options) (NamespaceReport, error) {
+func compareNamespace(ctx context.Context, source, destination *mongo.Client, p collectionPair, deferred map[string]metadata.DeferredIndexChange, opts Options) (NamespaceReport, error) {
 	r := NamespaceReport{NS: p.ns}
 	switch {
 	case p.dst == nil:
@@ -224,6 +232,9 @@ func compareNamespace(ctx context.Context, source, destination *mongo.Client, p 
 		}
 		dstIdx, err := catalog.ListIndexes(ctx, destination, p.ns)
 		if err != nil {
+			return r, err
+		}
+		if dstIdx, r.PendingCommit, err = restoreDeferred(dstIdx, deferred); err != nil {
 			return r, err
 		}
 		r.IndexDiffs = compareIndexes(srcIdx, dstIdx)

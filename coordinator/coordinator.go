@@ -1,0 +1,324 @@
+// Package coordinator is the work one node does for the whole fleet while it holds the coordinator
+// lease: it takes the source's start time, catalogs the source, splits every collection into
+// partitions, creates the destination collections, watches the copy, and builds the indexes after
+// the data. Every step can be redone from its start by a new coordinator, and every change of phase
+// is fenced by the lease, so a coordinator that stalled and was replaced cannot move the sync back.
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/internal/catalog"
+	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/namespace"
+	"github.com/fleetsync/fleetsync/lease"
+	"github.com/fleetsync/fleetsync/partition"
+)
+
+// Intervals of the coordinator's loop.
+const (
+	// DefaultPollInterval is how often the coordinator looks at the sync and its partitions; the
+	// copy phase ends at most this long after its last partition.
+	DefaultPollInterval = 500 * time.Millisecond
+	// errorBackoff is the pause after a failed step before it is tried again from its start.
+	errorBackoff = 2 * time.Second
+)
+
+// Config is what the coordinator needs. Lease is the coordinator lease, kept alive by the caller,
+// whose context (passed to Run) ends when the lease is lost.
+type Config struct {
+	Source, Destination  *mongo.Client
+	Meta                 *metadata.DB
+	Partitions           *partition.Store
+	Lease                lease.Lease
+	Filter               namespace.Filter
+	PartitionTargetBytes int64
+	PollInterval         time.Duration
+	Log                  *zap.Logger
+}
+
+// Run does the coordinator's work until ctx ends (the lease is lost or the node stops). It returns
+// nil when ctx ended, and an error only when the lease was found lost by a fenced write.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	c := &coordinator{Config: cfg}
+	for {
+		wait := cfg.PollInterval
+		err := c.step(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, metadata.ErrDeposed):
+			return err
+		case err != nil:
+			cfg.Log.Warn("coordinator step failed; retrying", zap.Error(err), zap.Duration("in", errorBackoff))
+			_ = c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: err.Error()}}}})
+			wait = errorBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+type coordinator struct {
+	Config
+	reportedFailures bool
+}
+
+// step does one round of the current phase's work.
+func (c *coordinator) step(ctx context.Context) error {
+	s, err := c.Meta.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	if s.State != metadata.StateRunning {
+		return nil
+	}
+	switch s.Phase {
+	case metadata.PhaseCatalog:
+		return c.catalog(ctx, s)
+	case metadata.PhaseCopy:
+		return c.watchCopy(ctx)
+	case metadata.PhaseIndexes:
+		return c.buildIndexes(ctx)
+	}
+	return nil
+}
+
+// catalog takes the start time, records every source collection with its partitions, creates the
+// destination collections, and opens the copy phase.
+func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
+	if s.StartAtOperationTime.IsZero() {
+		// Before any document is read: every write after this point is replayed as a change event.
+		ts, err := SourceClock(ctx, c.Source)
+		if err != nil {
+			return err
+		}
+		if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "startAtOperationTime", Value: ts}}}}); err != nil {
+			return err
+		}
+		c.Log.Info("recorded the source's start time", zap.Uint32("t", ts.T), zap.Uint32("i", ts.I))
+	}
+
+	colls, err := catalog.ListCollections(ctx, c.Source, c.Filter)
+	if err != nil {
+		return err
+	}
+	done := map[string]metadata.CatalogEntry{}
+	entries, err := c.Meta.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Partitioned {
+			done[e.DB+"."+e.Coll] = e
+		}
+	}
+
+	var warnings []string
+	var totalBytes, totalDocs int64
+	var recorded []metadata.CatalogEntry
+	for _, coll := range colls {
+		ns := coll.NS.String()
+		if coll.Type == catalog.TypeTimeseries {
+			warnings = append(warnings, fmt.Sprintf("time series collection %s is not copied: fleetsync does not support time series collections yet", ns))
+			continue
+		}
+		e, ok := done[ns]
+		if !ok {
+			if e, err = c.catalogCollection(ctx, coll); err != nil {
+				return err
+			}
+		}
+		totalBytes += e.EstimatedBytes
+		totalDocs += e.EstimatedDocs
+		recorded = append(recorded, e)
+	}
+	for _, e := range recorded {
+		if err := c.createCollection(ctx, e); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	sum, err := c.Partitions.Summarize(ctx)
+	if err != nil {
+		return err
+	}
+	c.Log.Info("catalog done; copy phase begins", zap.Int("collections", len(recorded)),
+		zap.Int("partitions", sum.Total), zap.Int64("estimatedBytes", totalBytes))
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "phase", Value: metadata.PhaseCopy},
+			{Key: "collections", Value: len(recorded)},
+			{Key: "estimatedTotalBytes", Value: totalBytes},
+			{Key: "estimatedTotalDocs", Value: totalDocs},
+			{Key: "warnings", Value: warnings},
+			{Key: "error", Value: ""},
+		}},
+		{Key: "$currentDate", Value: bson.D{{Key: "copyStartedAt", Value: true}}},
+	})
+}
+
+// catalogCollection records one collection, its indexes and its partitions.
+func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collection) (metadata.CatalogEntry, error) {
+	ns := coll.NS.String()
+	e := metadata.CatalogEntry{
+		ID: metadata.CatalogID(c.Meta.SyncID, ns), Sync: c.Meta.SyncID,
+		DB: coll.NS.DB, Coll: coll.NS.Coll, Type: coll.Type, Options: coll.Options,
+	}
+	var ranges []partition.Range
+	if coll.HasDocuments() {
+		indexes, err := catalog.ListIndexes(ctx, c.Source, coll.NS)
+		if err != nil {
+			return e, err
+		}
+		e.Indexes = indexes
+		for _, spec := range indexes {
+			_, change, err := metadata.DestinationIndexSpec(spec)
+			if err != nil {
+				return e, fmt.Errorf("%s: %w", ns, err)
+			}
+			if change != nil {
+				e.Deferred = append(e.Deferred, *change)
+			}
+		}
+		src := c.Source.Database(coll.NS.DB).Collection(coll.NS.Coll)
+		est, err := partition.EstimateSize(ctx, src)
+		if err != nil {
+			return e, err
+		}
+		e.EstimatedDocs, e.EstimatedBytes = est.Docs, est.Bytes
+		if ranges, err = partition.Split(ctx, src, est, partition.SplitOptions{TargetBytes: c.PartitionTargetBytes}); err != nil {
+			return e, fmt.Errorf("splitting %s into partitions: %w", ns, err)
+		}
+	}
+	e.Partitions = len(ranges)
+	if err := c.Meta.PutCatalogEntry(ctx, e); err != nil {
+		return e, err
+	}
+	if err := c.Partitions.Replace(ctx, ns, ranges); err != nil {
+		return e, err
+	}
+	if err := c.Meta.MarkPartitioned(ctx, e.ID, len(ranges)); err != nil {
+		return e, fmt.Errorf("recording the partitions of %s: %w", ns, err)
+	}
+	e.Partitioned = true
+	c.Log.Debug("cataloged", zap.String("ns", ns), zap.Int("partitions", len(ranges)), zap.Int64("estimatedBytes", e.EstimatedBytes))
+	return e, nil
+}
+
+// namespaceExists is the server's error code for creating a collection that exists.
+const namespaceExists = 48
+
+// createCollection creates e's collection (or view) on the destination with the source's options. A
+// collection that exists already (a previous coordinator created it) is left as it is.
+func (c *coordinator) createCollection(ctx context.Context, e metadata.CatalogEntry) error {
+	cmd := bson.D{{Key: "create", Value: e.Coll}}
+	if len(e.Options) > 0 {
+		elems, err := e.Options.Elements()
+		if err != nil {
+			return fmt.Errorf("reading the options of %s.%s: %w", e.DB, e.Coll, err)
+		}
+		for _, el := range elems {
+			if el.Key() == "autoIndexId" { // refused by MongoDB 4.0+ outside local
+				continue
+			}
+			cmd = append(cmd, bson.E{Key: el.Key(), Value: el.Value()})
+		}
+	}
+	err := c.Destination.Database(e.DB).RunCommand(ctx, cmd).Err()
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && ce.Code == namespaceExists {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating %s.%s on the destination: %w", e.DB, e.Coll, err)
+	}
+	return nil
+}
+
+// watchCopy ends the copy phase once every partition is done, and reports partitions that failed too
+// often to be retried.
+func (c *coordinator) watchCopy(ctx context.Context) error {
+	sum, err := c.Partitions.Summarize(ctx)
+	if err != nil {
+		return err
+	}
+	if sum.Failed > 0 && !c.reportedFailures {
+		c.reportedFailures = true
+		msg := fmt.Sprintf("%d partition(s) failed %d times and are no longer retried; see lastError in %s.%s",
+			sum.Failed, partition.MaxAttempts, c.Meta.Name(), metadata.CollPartitions)
+		c.Log.Error(msg)
+		return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: msg}}}})
+	}
+	if sum.Done < sum.Total {
+		return nil
+	}
+	c.Log.Info("all partitions copied; building indexes", zap.Int("partitions", sum.Total), zap.Int64("documents", sum.DocsCopied))
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseIndexes}}},
+		{Key: "$currentDate", Value: bson.D{{Key: "copyDoneAt", Value: true}}},
+	})
+}
+
+// buildIndexes builds every source index on the destination, with the deferred settings left out,
+// skipping indexes a previous coordinator already built.
+func (c *coordinator) buildIndexes(ctx context.Context) error {
+	entries, err := c.Meta.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	built := 0
+	for _, e := range entries {
+		if e.Type == catalog.TypeView || e.Type == catalog.TypeTimeseries {
+			continue
+		}
+		existing, err := catalog.ListIndexes(ctx, c.Destination, namespace.Namespace{DB: e.DB, Coll: e.Coll})
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, spec := range existing {
+			have[spec.Lookup("name").StringValue()] = true
+		}
+		var specs bson.A
+		for _, src := range e.Indexes {
+			name := src.Lookup("name").StringValue()
+			if name == "_id_" || have[name] {
+				continue
+			}
+			spec, _, err := metadata.DestinationIndexSpec(src)
+			if err != nil {
+				return err
+			}
+			specs = append(specs, spec)
+		}
+		if len(specs) == 0 {
+			continue
+		}
+		err = c.Destination.Database(e.DB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: e.Coll}, {Key: "indexes", Value: specs}}).Err()
+		if err != nil {
+			return fmt.Errorf("building %d index(es) on %s.%s: %w", len(specs), e.DB, e.Coll, err)
+		}
+		built += len(specs)
+	}
+	c.Log.Info("indexes built; collection copy complete", zap.Int("indexes", built))
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseCopied}}},
+		{Key: "$currentDate", Value: bson.D{{Key: "indexesDoneAt", Value: true}}},
+	})
+}

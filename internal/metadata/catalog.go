@@ -1,0 +1,146 @@
+package metadata
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// ttlDisabledSeconds is the expireAfterSeconds a TTL index gets on the destination during the sync:
+// the largest value MongoDB accepts (about 68 years), so the destination never expires a document by
+// itself. Expiry on the source reaches the destination as delete events; commit restores the value.
+const ttlDisabledSeconds = 2147483647
+
+// CatalogEntry is one source collection as the coordinator recorded it, with what the sync changed on
+// the destination and commit must restore. _id is "<sync>/<db>.<coll>".
+type CatalogEntry struct {
+	ID      string   `bson:"_id"`
+	Sync    string   `bson:"sync"`
+	DB      string   `bson:"db"`
+	Coll    string   `bson:"coll"`
+	Type    string   `bson:"type"`
+	Options bson.Raw `bson:"options,omitempty"`
+	// Indexes are the source's index specs, _id index included, as listIndexes returned them.
+	Indexes []bson.Raw `bson:"indexes"`
+	// Deferred lists the index settings left out on the destination until commit.
+	Deferred []DeferredIndexChange `bson:"deferred,omitempty"`
+
+	EstimatedDocs  int64 `bson:"estimatedDocs"`
+	EstimatedBytes int64 `bson:"estimatedBytes"`
+	Partitions     int   `bson:"partitions"`
+	// Partitioned is set once all of this collection's partitions are written; a new coordinator
+	// re-splits collections without it.
+	Partitioned bool `bson:"partitioned"`
+}
+
+// DeferredIndexChange is an index setting the sync leaves out on the destination, for commit to
+// restore: uniqueness (events applied out of order across documents could collide transiently) and
+// a TTL's expireAfterSeconds (the destination must not expire documents the source still has).
+type DeferredIndexChange struct {
+	Index              string `bson:"index" json:"index"`
+	Unique             bool   `bson:"unique,omitempty" json:"unique,omitempty"`
+	ExpireAfterSeconds *int64 `bson:"expireAfterSeconds,omitempty" json:"expireAfterSeconds,omitempty"`
+}
+
+// CatalogID is the _id of ns's catalog entry in sync syncID.
+func CatalogID(syncID, ns string) string { return syncID + "/" + ns }
+
+// DestinationIndexSpec returns the spec to build on the destination during the sync for the source
+// index spec src, and the change to restore at commit (nil when there is none). The version and
+// namespace fields are dropped so the destination server picks its own.
+func DestinationIndexSpec(src bson.Raw) (bson.D, *DeferredIndexChange, error) {
+	elems, err := src.Elements()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading an index spec: %w", err)
+	}
+	var spec bson.D
+	change := &DeferredIndexChange{}
+	for _, e := range elems {
+		switch e.Key() {
+		case "v", "ns", "background":
+			continue
+		case "name":
+			change.Index = e.Value().StringValue()
+		case "unique":
+			if e.Value().Boolean() {
+				change.Unique = true
+				continue
+			}
+		case "expireAfterSeconds":
+			secs, ok := e.Value().AsInt64OK()
+			if !ok {
+				if f, isDouble := e.Value().DoubleOK(); isDouble {
+					secs, ok = int64(f), true
+				}
+			}
+			if ok {
+				change.ExpireAfterSeconds = &secs
+				spec = append(spec, bson.E{Key: "expireAfterSeconds", Value: int64(ttlDisabledSeconds)})
+				continue
+			}
+		}
+		spec = append(spec, bson.E{Key: e.Key(), Value: e.Value()})
+	}
+	if !change.Unique && change.ExpireAfterSeconds == nil {
+		return spec, nil, nil
+	}
+	return spec, change, nil
+}
+
+// RestoreIndexSpec applies change to a destination index spec, giving what it will be after commit;
+// the verifier uses it to accept the sync's deliberate differences before commit.
+func RestoreIndexSpec(dst bson.Raw, change DeferredIndexChange) (bson.Raw, error) {
+	elems, err := dst.Elements()
+	if err != nil {
+		return nil, err
+	}
+	var out bson.D
+	for _, e := range elems {
+		switch {
+		case e.Key() == "unique" && change.Unique:
+			continue
+		case e.Key() == "expireAfterSeconds" && change.ExpireAfterSeconds != nil:
+			continue
+		}
+		out = append(out, bson.E{Key: e.Key(), Value: e.Value()})
+	}
+	if change.Unique {
+		out = append(out, bson.E{Key: "unique", Value: true})
+	}
+	if change.ExpireAfterSeconds != nil {
+		out = append(out, bson.E{Key: "expireAfterSeconds", Value: *change.ExpireAfterSeconds})
+	}
+	return bson.Marshal(out)
+}
+
+// Catalog reads every catalog entry of the sync, in namespace order.
+func (m *DB) Catalog(ctx context.Context) ([]CatalogEntry, error) {
+	cur, err := m.Collection(CollCatalog).Find(ctx, bson.D{{Key: "sync", Value: m.SyncID}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalog of sync %q: %w", m.SyncID, err)
+	}
+	var out []CatalogEntry
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("reading the catalog of sync %q: %w", m.SyncID, err)
+	}
+	return out, nil
+}
+
+// PutCatalogEntry writes e (replacing a previous entry of the same namespace).
+func (m *DB) PutCatalogEntry(ctx context.Context, e CatalogEntry) error {
+	_, err := m.Collection(CollCatalog).ReplaceOne(ctx, bson.D{{Key: "_id", Value: e.ID}}, e, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("recording %s.%s in the catalog: %w", e.DB, e.Coll, err)
+	}
+	return nil
+}
+
+// MarkPartitioned records that all of the entry's partitions are written.
+func (m *DB) MarkPartitioned(ctx context.Context, id string, partitions int) error {
+	_, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "partitioned", Value: true}, {Key: "partitions", Value: partitions}}}})
+	return err
+}

@@ -1,0 +1,435 @@
+// Package node wires one fleetsync node: it connects to both clusters, registers the node and its
+// sync in the destination's metadata database, joins the fleet's gossip, serves the API, and runs
+// the node's share of the work: copy workers always, the coordinator while it holds that lease.
+// Every node runs the same code; which one coordinates is decided by the lease alone.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
+	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/coordinator"
+	"github.com/fleetsync/fleetsync/internal/membership"
+	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/mongoconn"
+	"github.com/fleetsync/fleetsync/internal/namespace"
+	"github.com/fleetsync/fleetsync/lease"
+	"github.com/fleetsync/fleetsync/partition"
+	"github.com/fleetsync/fleetsync/web"
+	"github.com/fleetsync/fleetsync/worker"
+)
+
+// Defaults for Config's zero values, and the node's intervals.
+const (
+	// DefaultLeaseTTL is the TTL of the coordinator and partition leases: a dead node's work is taken
+	// over at most this long after its last renewal. Renewals go out every TTL/3.
+	DefaultLeaseTTL = 10 * time.Second
+	// statePollInterval is how often a node reads the sync document to learn the phase.
+	statePollInterval = 500 * time.Millisecond
+	// idleWorkerWait is how long a worker with nothing to claim waits before looking again.
+	idleWorkerWait = 300 * time.Millisecond
+	// Connection retry backoff: a destination that is down at start is retried, doubling the wait up
+	// to the maximum, so a node started before its clusters neither crashes nor spins.
+	retryInitial = time.Second
+	retryMax     = 30 * time.Second
+	// stopTimeout bounds a graceful stop: workers hand back their partitions within it.
+	stopTimeout = 30 * time.Second
+)
+
+// Config is one node's settings (the command-line flags).
+type Config struct {
+	Cluster0, Cluster1     string
+	SyncID                 string // --id
+	Name                   string // unique within the sync
+	Bind                   string // address for the API and gossip
+	Port                   int    // API port; 0: no API
+	GossipPort             int    // 0: any free port
+	Workers                int    // copy workers; 0: the number of CPUs
+	MetadataDB             string
+	LeaseTTL               time.Duration
+	PartitionTargetBytes   int64
+	BatchDocs              int
+	ServerSelectionTimeout time.Duration
+	Log                    *zap.Logger
+}
+
+// Ready describes a node that has joined its fleet, for the command to print.
+type Ready struct {
+	Name, API, Gossip, State string
+}
+
+// Identity returns the deployment a connection string points at, without its credentials. An invalid
+// connection string is an error saying so.
+func Identity(label, uri string) (metadata.Identity, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		// mongoconn words the error and keeps the password out of it.
+		_, cerr := mongoconn.Connect(context.Background(), label, uri, time.Millisecond)
+		if cerr == nil {
+			cerr = fmt.Errorf("%s: not a valid MongoDB connection string", label)
+		}
+		return metadata.Identity{}, cerr
+	}
+	hosts := append([]string(nil), cs.Hosts...)
+	sort.Strings(hosts)
+	return metadata.Identity{Hosts: hosts, ReplicaSet: cs.ReplicaSet}, nil
+}
+
+// Run runs the node until ctx ends, then stops gracefully: workers hand back their partitions at a
+// batch boundary, leases are released, the node leaves the gossip, and Run returns nil. ready is
+// called once the node has joined its fleet.
+func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.NumCPU()
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.MetadataDB == "" {
+		cfg.MetadataDB = namespace.DefaultMetadataDB
+	}
+	log := cfg.Log
+	srcID, err := Identity("cluster0", cfg.Cluster0)
+	if err != nil {
+		return err
+	}
+	dstID, err := Identity("cluster1", cfg.Cluster1)
+	if err != nil {
+		return err
+	}
+
+	source, err := connectWithRetry(ctx, "cluster0", cfg.Cluster0, cfg.ServerSelectionTimeout, log)
+	if err != nil {
+		return err
+	}
+	defer source.Disconnect(context.Background())
+	destination, err := connectWithRetry(ctx, "cluster1", cfg.Cluster1, cfg.ServerSelectionTimeout, log)
+	if err != nil {
+		return err
+	}
+	defer destination.Disconnect(context.Background())
+
+	meta := metadata.Open(destination, cfg.MetadataDB, cfg.SyncID)
+	sync0, err := meta.Register(ctx, srcID, dstID)
+	if err != nil {
+		return err
+	}
+
+	// The API listener is opened before joining so that the registry carries its real address.
+	var ln net.Listener
+	apiAddr := ""
+	if cfg.Port > 0 {
+		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))
+		if err != nil {
+			return fmt.Errorf("cannot serve the API on %s:%d (%v); pick another --port, or --port 0 for no API", cfg.Bind, cfg.Port, err)
+		}
+		defer ln.Close()
+		apiAddr = ln.Addr().String()
+	}
+
+	// The membership lives until the node has handed back its work, not until the signal: it is
+	// joined under presenceCtx, which Run cancels last.
+	presenceCtx, endPresence := context.WithCancel(context.Background())
+	defer endPresence()
+	joinOpts := membership.Options{
+		SyncID: cfg.SyncID, Name: cfg.Name, BindAddr: cfg.Bind, Port: cfg.GossipPort, APIAddr: apiAddr,
+		Registry: meta.Collection(metadata.CollNodes), Logger: log.Named("gossip"), TTL: cfg.LeaseTTL,
+	}
+	members, err := membership.Join(presenceCtx, joinOpts)
+	if err != nil {
+		return err
+	}
+	n := &node{
+		cfg: cfg, log: log, source: source, destination: destination, meta: meta,
+		partitions: partition.NewStore(meta.Collection(metadata.CollPartitions), cfg.SyncID),
+		// A fresh incarnation per process: a restarted node with the same name is a new lease holder,
+		// so taking over its own old partitions bumps their epochs like any other takeover.
+		owner: cfg.Name + "/" + uuid.NewString()[:8],
+		srcID: srcID,
+		dstID: dstID,
+	}
+	n.sync.Store(&sync0)
+	n.members.Store(members)
+
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+	var wg sync.WaitGroup
+	if ln != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := web.Serve(runCtx, ln, web.New(n, log.Named("api"))); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Error("API server stopped", zap.Error(err))
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); n.watchState(runCtx) }()
+
+	coordCtx, stopCoordinating := context.WithCancel(runCtx)
+	coordDone := make(chan struct{})
+	go func() { defer close(coordDone); n.coordinate(coordCtx) }()
+
+	stopWorkers := make(chan struct{})
+	var workers sync.WaitGroup
+	for i := range cfg.Workers {
+		workers.Add(1)
+		go func() { defer workers.Done(); n.work(runCtx, i, stopWorkers) }()
+	}
+
+	if ready != nil {
+		ready(Ready{Name: cfg.Name, API: apiAddr, Gossip: n.self().GossipAddr, State: sync0.State})
+	}
+	log.Info("node joined its fleet", zap.String("sync", cfg.SyncID), zap.String("state", sync0.State),
+		zap.String("api", apiAddr), zap.Int("workers", cfg.Workers))
+
+	presenceErr := make(chan error, 1)
+	go func() { presenceErr <- n.stayRegistered(ctx, presenceCtx, joinOpts) }()
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: handing back partitions and leases")
+	case runErr = <-presenceErr:
+	}
+
+	// Graceful stop, in dependency order: coordinator first (it only reads and writes metadata),
+	// then workers at a batch boundary, then the node's presence.
+	stopCoordinating()
+	close(stopWorkers)
+	stopped := make(chan struct{})
+	go func() { workers.Wait(); <-coordDone; close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(stopTimeout):
+		log.Warn("workers did not stop in time; their partitions will be taken over when their leases expire")
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := n.members.Load().Leave(lctx); err != nil && !errors.Is(err, membership.ErrLeft) {
+		log.Warn("leaving the fleet", zap.Error(err))
+	}
+	cancel()
+	endPresence()
+	cancelRun()
+	wg.Wait()
+	return runErr
+}
+
+// stayRegistered re-registers the node whenever its registration is lost (the destination was
+// unreachable for longer than the registration could be renewed, say): losing the registry entry
+// must not stop a node whose work is fenced by its own leases anyway. It returns an error only when
+// another live process has taken this node's name, and nil when ctx ends. Memberships are joined
+// under presenceCtx, which outlives ctx until the node has handed back its work.
+func (n *node) stayRegistered(ctx, presenceCtx context.Context, opts membership.Options) error {
+	for {
+		m := n.members.Load()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.Done():
+		}
+		n.log.Warn("lost this node's registration; registering again", zap.Error(m.Err()))
+		wait := retryInitial
+		for {
+			again, err := membership.Join(presenceCtx, opts)
+			if err == nil {
+				n.members.Store(again)
+				n.log.Info("registered again")
+				break
+			}
+			var inUse *membership.NameInUseError
+			if errors.As(err, &inUse) && !n.isSelf(inUse) {
+				return fmt.Errorf("another process took over this node's name: %w", err)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			// Our own expired-but-not-yet-free registration, or the destination is still away.
+			n.log.Debug("registering again failed; retrying", zap.Error(err), zap.Duration("in", wait))
+			sleep(ctx, wait)
+			wait = min(2*wait, retryMax)
+		}
+	}
+}
+
+// isSelf reports whether a name-in-use refusal is about this very process's earlier registration.
+func (n *node) isSelf(e *membership.NameInUseError) bool {
+	host, _ := os.Hostname()
+	return e.PID == os.Getpid() && e.Host == host
+}
+
+// connectWithRetry connects to uri, retrying with backoff while the cluster cannot be reached, one log
+// line per failure.
+func connectWithRetry(ctx context.Context, label, uri string, timeout time.Duration, log *zap.Logger) (*mongo.Client, error) {
+	wait := retryInitial
+	for {
+		client, err := mongoconn.Connect(ctx, label, uri, timeout)
+		if err == nil {
+			return client, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("stopped while connecting: %w", err)
+		}
+		log.Warn(fmt.Sprintf("%v; retrying in %s", err, wait))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stopped while connecting: %w", err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+type node struct {
+	cfg                 Config
+	log                 *zap.Logger
+	source, destination *mongo.Client
+	meta                *metadata.DB
+	partitions          *partition.Store
+	members             atomic.Pointer[membership.Membership]
+	owner               string
+	srcID, dstID        metadata.Identity
+
+	sync atomic.Pointer[metadata.Sync] // the sync document, as last read
+}
+
+// watchState keeps n.sync current.
+func (n *node) watchState(ctx context.Context) {
+	t := time.NewTicker(statePollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s, err := n.meta.Sync(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("cannot read the sync's state", zap.Error(err))
+			}
+			continue
+		}
+		n.sync.Store(&s)
+	}
+}
+
+// coordinate competes for the coordinator lease and coordinates while it holds it.
+func (n *node) coordinate(ctx context.Context) {
+	store := lease.NewStore(n.meta.Syncs())
+	owner := n.owner + "/coordinator"
+	for ctx.Err() == nil {
+		l, err := store.Acquire(ctx, n.cfg.SyncID, owner, n.cfg.LeaseTTL)
+		var held *lease.HeldError
+		switch {
+		case errors.As(err, &held):
+			sleep(ctx, n.cfg.LeaseTTL/3)
+			continue
+		case err != nil:
+			if ctx.Err() == nil {
+				n.log.Warn("cannot acquire the coordinator lease", zap.Error(err))
+			}
+			sleep(ctx, n.cfg.LeaseTTL/3)
+			continue
+		}
+		n.log.Info("this node is the coordinator", zap.Int64("epoch", l.Epoch))
+		kept := lease.Keep(ctx, store, l)
+		err = coordinator.Run(kept.Context(), coordinator.Config{
+			Source: n.source, Destination: n.destination, Meta: n.meta, Partitions: n.partitions, Lease: l,
+			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, PartitionTargetBytes: n.cfg.PartitionTargetBytes,
+			Log: n.log.Named("coordinator"),
+		})
+		lost := kept.Err()
+		kept.Stop()
+		if ctx.Err() != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := store.Release(rctx, l); err != nil {
+				n.log.Warn("releasing the coordinator lease", zap.Error(err))
+			}
+			cancel()
+			return
+		}
+		n.log.Warn("no longer the coordinator", zap.NamedError("lease", lost), zap.Error(err))
+	}
+}
+
+// work runs one copy worker: it copies partitions while the sync is in its copy phase.
+func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
+	w := worker.New(worker.Config{
+		Source: n.source, Destination: n.destination, Partitions: n.partitions,
+		Owner: n.owner + "/w" + strconv.Itoa(i), LeaseTTL: n.cfg.LeaseTTL, BatchDocs: n.cfg.BatchDocs,
+		Log: n.log.Named("worker").With(zap.Int("worker", i)),
+	})
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		s := n.sync.Load()
+		if s.State != metadata.StateRunning || s.Phase != metadata.PhaseCopy {
+			sleepOrStop(stop, statePollInterval)
+			continue
+		}
+		res, err := w.CopyOne(ctx, stop)
+		switch res {
+		case worker.NothingToClaim:
+			if err != nil {
+				n.log.Warn("cannot claim a partition", zap.Error(err))
+			}
+			sleepOrStop(stop, idleWorkerWait)
+		case worker.HandedBack:
+			return
+		case worker.Failed, worker.Lost:
+			// Logged by the worker; the partition is retried (here or elsewhere) from its checkpoint.
+			sleepOrStop(stop, idleWorkerWait)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func sleepOrStop(stop <-chan struct{}, d time.Duration) {
+	select {
+	case <-stop:
+	case <-time.After(d):
+	}
+}
+
+// displayName is the node name inside a lease owner "<name>/<incarnation>/...".
+func displayName(owner string) string {
+	name, _, _ := strings.Cut(owner, "/")
+	return name
+}
+
+// self is this node's own entry in the member list.
+func (n *node) self() membership.Member {
+	for _, m := range n.members.Load().Members() {
+		if m.Name == n.cfg.Name {
+			return m
+		}
+	}
+	return membership.Member{Name: n.cfg.Name}
+}
