@@ -93,7 +93,7 @@ type NamespaceReport struct {
 	// PendingCommit lists destination index settings a running sync left out on purpose (recorded in
 	// its metadata catalog) and restores at commit; they do not count as differences.
 	PendingCommit []string
-	Samples                     []Sample // the first MaxSamples differing documents, in _id order
+	Samples       []Sample // the first MaxSamples differing documents, in _id order
 }
 
 // Equal reports whether the namespace is the same on both sides.
