@@ -30,11 +30,8 @@ func SourceClock(ctx context.Context, source *mongo.Client) (primitive.Timestamp
 	if err != nil {
 		return primitive.Timestamp{}, fmt.Errorf("reading the source's cluster time: %w", err)
 	}
-	if t, i, ok := reply.Lookup("operationTime").TimestampOK(); ok {
-		return primitive.Timestamp{T: t, I: i}, nil
-	}
-	if t, i, ok := reply.Lookup("$clusterTime", "clusterTime").TimestampOK(); ok {
-		return primitive.Timestamp{T: t, I: i}, nil
+	if ts, ok := clusterTime(reply); ok {
+		return ts, nil
 	}
 	last, err := source.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{},
 		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Raw()
@@ -54,4 +51,16 @@ func SourceClock(ctx context.Context, source *mongo.Client) (primitive.Timestamp
 		return primitive.Timestamp{}, fmt.Errorf("the source's latest oplog entry has no timestamp ts: %s", last)
 	}
 	return primitive.Timestamp{T: t, I: i}, nil
+}
+
+// clusterTime reads the time a replica set or sharded cluster stamps on every reply: operationTime,
+// else $clusterTime.clusterTime.
+func clusterTime(reply bson.Raw) (primitive.Timestamp, bool) {
+	if t, i, ok := reply.Lookup("operationTime").TimestampOK(); ok {
+		return primitive.Timestamp{T: t, I: i}, true
+	}
+	if t, i, ok := reply.Lookup("$clusterTime", "clusterTime").TimestampOK(); ok {
+		return primitive.Timestamp{T: t, I: i}, true
+	}
+	return primitive.Timestamp{}, false
 }

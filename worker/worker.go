@@ -231,25 +231,52 @@ func (w *Worker) read(ctx context.Context, src *mongo.Collection, p partition.Pa
 // every document up to date whatever version of it the copy wrote.
 func (w *Worker) write(ctx context.Context, dst *mongo.Collection, claim *partition.Claim, b batch) error {
 	_, err := dst.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false))
-	if err != nil && !onlyDuplicates(err) {
-		return fmt.Errorf("writing %d documents of %s to the destination: %w", len(b.docs), claim.Partition.NS, err)
+	if err != nil {
+		dups, ok := duplicates(err)
+		if !ok {
+			return fmt.Errorf("writing %d documents of %s to the destination: %w", len(b.docs), claim.Partition.NS, err)
+		}
+		if err := w.alreadyThere(ctx, dst, b, dups); err != nil {
+			return fmt.Errorf("writing %d documents of %s to the destination: %w", len(b.docs), claim.Partition.NS, err)
+		}
 	}
 	return w.cfg.Partitions.Checkpoint(ctx, claim, b.last, int64(len(b.docs)), b.bytes)
+}
+
+// alreadyThere checks that the documents refused as duplicates are on the destination by _id. A
+// duplicate on another unique index (a destination that had data or indexes of its own) means the
+// document is NOT there, and must fail the batch rather than be counted as copied.
+func (w *Worker) alreadyThere(ctx context.Context, dst *mongo.Collection, b batch, positions []int) error {
+	ids := make(bson.A, len(positions))
+	for i, pos := range positions {
+		ids[i] = b.docs[pos].(bson.Raw).Lookup("_id")
+	}
+	n, err := dst.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return fmt.Errorf("checking %d documents refused as duplicates: %w", len(ids), err)
+	}
+	if n != int64(len(ids)) {
+		return fmt.Errorf("%d of %d documents were refused as duplicates of other documents on a unique index of the destination; "+
+			"the destination must not hold data or unique indexes of its own in the namespaces being synced", int64(len(ids))-n, len(ids))
+	}
+	return nil
 }
 
 // duplicateKey is the server's error code for a duplicate key.
 const duplicateKey = 11000
 
-// onlyDuplicates reports whether every error of an unordered bulk insert is a duplicate key.
-func onlyDuplicates(err error) bool {
+// duplicates returns the batch positions of an unordered bulk insert's errors when every one of
+// them is a duplicate key; ok is false when any error is something else.
+func duplicates(err error) (positions []int, ok bool) {
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return false
+		return nil, false
 	}
 	for _, we := range bwe.WriteErrors {
 		if we.Code != duplicateKey {
-			return false
+			return nil, false
 		}
+		positions = append(positions, we.Index)
 	}
-	return true
+	return positions, true
 }

@@ -502,3 +502,38 @@ func TestNodeWaitsForAnUnreachableDestination(t *testing.T) {
 		t.Fatalf("after the destination came up: %q", line)
 	}
 }
+
+func TestNodeBadFlagsAreOneLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--cluster0", "mongodb://a:1/"}, "--cluster0 and --cluster1 are required"},
+		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--workers", "0"}, "at least one copy worker"},
+		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--partition-size", "12XB"}, "write it like 64MB"},
+		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--name", "a/b"}, "--name \"a/b\" must be non-empty, without '/'"},
+		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--lease-ttl", "100ms"}, "--lease-ttl 100ms is too short"},
+		{[]string{"--cluster0", "mongodb://user:s3cret@a:notaport/", "--cluster1", "mongodb://b:1/"}, "cluster0"},
+		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--verbosity", "loud"}, "--verbosity \"loud\""},
+	} {
+		r := runFleetsync(t, tc.args...)
+		assertOneLineError(t, r, "node", tc.says)
+		if strings.Contains(r.stderr, "s3cret") {
+			t.Errorf("the password leaked: %s", r.stderr)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"64MB": 64 << 20, "512KB": 512 << 10, "1GiB": 1 << 30, "1.5MB": 3 << 19, "4096": 4096, " 2 mb ": 2 << 20} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MB", "-1MB", "0", "ten MB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
