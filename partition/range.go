@@ -128,7 +128,7 @@ func singleValued(rank int) bool {
 // is acceptable because Whole ranges are small.
 //
 // The order is the simple collation's: on a collection with another default collation, run the filter
-// with the simple collation, or string ranges will not match what Split planned.
+// with bsonorder.SimpleCollation (the worker does), or string ranges will not match what Split planned.
 func (r Range) Filter(after bson.RawValue) bson.D {
 	if r.Whole {
 		return wholeFilter(after)

@@ -250,7 +250,8 @@ func scanIDs(ctx context.Context, coll *mongo.Collection, size, docs int64) ([]b
 	step := max(1, docs/size)
 	opts := options.Find().
 		SetProjection(bson.D{{Key: "_id", Value: 1}}).
-		SetSort(bson.D{{Key: "_id", Value: 1}})
+		SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetCollation(bsonorder.SimpleCollation)
 	cur, err := coll.Find(ctx, bson.D{}, opts)
 	if err != nil {
 		return nil, err
@@ -317,7 +318,7 @@ func cutRank(ids []bson.RawValue, rank int, bytesPerSample float64, target int64
 
 // probeRank reports whether coll holds any _id of rank.
 func probeRank(ctx context.Context, coll *mongo.Collection, rank int) (bool, error) {
-	opts := options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})
+	opts := options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetCollation(bsonorder.SimpleCollation)
 	err := coll.FindOne(ctx, Range{Rank: rank}.Filter(bson.RawValue{}), opts).Err()
 	switch {
 	case err == nil:

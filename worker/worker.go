@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.uber.org/zap"
 
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/lease"
 	"github.com/fleetsync/fleetsync/partition"
 )
@@ -191,6 +192,7 @@ func (w *Worker) copy(ctx context.Context, stop <-chan struct{}, claim *partitio
 func (w *Worker) read(ctx context.Context, src *mongo.Collection, p partition.Partition, out chan<- batch) error {
 	cur, err := src.Find(ctx, p.Range.Filter(p.LastID), options.Find().
 		SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetCollation(bsonorder.SimpleCollation).
 		SetBatchSize(int32(w.cfg.BatchDocs)))
 	if err != nil {
 		return err
@@ -251,7 +253,8 @@ func (w *Worker) alreadyThere(ctx context.Context, dst *mongo.Collection, b batc
 	for i, pos := range positions {
 		ids[i] = b.docs[pos].(bson.Raw).Lookup("_id")
 	}
-	n, err := dst.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	n, err := dst.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Count().SetCollation(bsonorder.SimpleCollation))
 	if err != nil {
 		return fmt.Errorf("checking %d documents refused as duplicates: %w", len(ids), err)
 	}

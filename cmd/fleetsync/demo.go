@@ -1,32 +1,59 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/seed"
 	"github.com/fleetsync/fleetsync/internal/verify"
+	"github.com/fleetsync/fleetsync/web"
+)
+
+// Demo timings.
+const (
+	demoPollInterval = 500 * time.Millisecond
+	// demoNodeReadyTimeout bounds a node's start (connect, register, join).
+	demoNodeReadyTimeout = time.Minute
+	// demoCopyTimeout is a hang guard for the copy, far above what the demo's sizes need.
+	demoCopyTimeout = 30 * time.Minute
+	// demoPartitionSize is small so that even the demo's data is split among the nodes.
+	demoPartitionSize = "1MB"
 )
 
 // runDemo is the README's first command: everything fleetsync can do so far, on the embedded sandbox,
-// in one process that cleans up after itself. It starts the sandbox, seeds the source, gives the
-// destination the same data, and proves with the verifier that the two clusters are equal. The copy
-// and change-event application replace the second seeding as they land.
+// in one command that cleans up after itself. It starts the sandbox, seeds the source, starts a fleet
+// of nodes as separate processes, starts the sync through the API, shows its progress until the
+// collections and indexes are copied, and proves with the verifier that the clusters are equal.
+// Change-event application and commit join it as they land.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
 	docs := fs.Int("docs", 20000, "documents to seed")
 	collections := fs.Int("collections", 6, "collections to spread them over")
 	seedValue := fs.Int64("seed", 1, "seed of the generated data")
+	nodes := fs.Int("nodes", 3, "fleet nodes to run, each a separate process")
+	workers := fs.Int("workers", 2, "copy workers per node")
 	if code := parseFlags(fs, args, stdout, stderr); code >= 0 {
 		return code
 	}
 	if err := checkSeedFlags(*docs, *collections); err != nil {
 		return fail(stderr, "demo", err)
+	}
+	if *nodes < 1 || *workers < 1 {
+		return fail(stderr, "demo", fmt.Errorf("--nodes and --workers must be at least 1 (got %d and %d)", *nodes, *workers))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -39,16 +66,38 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	defer sb.launcher.Close()
 	fmt.Fprintf(stdout, "sandbox up in %.1fs: source %s, destination %s\n", time.Since(started).Seconds(), sb.source.URI(), sb.destination.URI())
 
-	opts := seed.Options{Docs: *docs, Collections: *collections, Seed: *seedValue}
-	for _, target := range []struct{ role, uri string }{{"source", sb.source.URI()}, {"destination", sb.destination.URI()}} {
-		t := time.Now()
-		stats, err := seedCluster(ctx, target.uri, opts)
-		if err != nil {
-			return fail(stderr, "demo", fmt.Errorf("seeding the %s: %w", target.role, err))
-		}
-		fmt.Fprintf(stdout, "seeded the %s: %d documents, %.1f MB, %d collections in %.1fs\n",
-			target.role, stats.Docs, float64(stats.Bytes)/1e6, stats.Collections, time.Since(t).Seconds())
+	t := time.Now()
+	stats, err := seedCluster(ctx, sb.source.URI(), seed.Options{Docs: *docs, Collections: *collections, Seed: *seedValue})
+	if err != nil {
+		return fail(stderr, "demo", fmt.Errorf("seeding the source: %w", err))
 	}
+	fmt.Fprintf(stdout, "seeded the source: %d documents, %.1f MB, %d collections in %.1fs\n",
+		stats.Docs, float64(stats.Bytes)/1e6, stats.Collections, time.Since(t).Seconds())
+
+	logDir, err := os.MkdirTemp("", "fleetsync-demo-")
+	if err != nil {
+		return fail(stderr, "demo", err)
+	}
+	fleet, err := startDemoFleet(ctx, *nodes, *workers, sb.source.URI(), sb.destination.URI(), logDir)
+	defer fleet.stop()
+	if err != nil {
+		return fail(stderr, "demo", err)
+	}
+	for _, n := range fleet {
+		fmt.Fprintf(stdout, "node %s: API %s, log %s\n", n.name, n.api, n.log)
+	}
+
+	copyStarted := time.Now()
+	if err := demoStart(ctx, fleet[0].api); err != nil {
+		return fail(stderr, "demo", err)
+	}
+	fmt.Fprintf(stdout, "POST %s/api/v1/start: the fleet copies the source\n", fleet[0].api)
+	final, err := followCopy(ctx, fleet, stdout)
+	if err != nil {
+		return fail(stderr, "demo", err)
+	}
+	copySeconds := time.Since(copyStarted).Seconds()
+	fleet.stop()
 
 	source, destination, disconnect, err := connectClusters(ctx, [2]string{"source", "destination"},
 		[2]string{sb.source.URI(), sb.destination.URI()}, seedConnectTimeout)
@@ -64,9 +113,157 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if err := report.WriteText(stdout); err != nil {
 		return fail(stderr, "demo", err)
 	}
-	fmt.Fprintf(stdout, "demo finished in %.1fs\n", time.Since(started).Seconds())
+	fmt.Fprintf(stdout, "copied %d documents (%.1f MB) in %d partitions by %d nodes in %.1fs (%.0f docs/s); demo finished in %.1fs\n",
+		final.Fleet.DocumentsCopied, float64(final.CollectionCopy.EstimatedCopiedBytes)/1e6, final.Fleet.Partitions.Total,
+		len(fleet), copySeconds, float64(final.Fleet.DocumentsCopied)/max(copySeconds, 1e-9), time.Since(started).Seconds())
 	if !report.Equal() {
 		return exitDifferent
 	}
+	_ = os.RemoveAll(logDir)
 	return exitOK
+}
+
+type demoNode struct {
+	name, api, log string
+	cmd            *exec.Cmd
+	exited         chan struct{}
+}
+
+type demoFleet []*demoNode
+
+// startDemoFleet starts n nodes of this same binary and waits until each has joined.
+func startDemoFleet(ctx context.Context, n, workers int, source, destination, logDir string) (demoFleet, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this program to start the nodes: %w", err)
+	}
+	var fleet demoFleet
+	for i := 1; i <= n; i++ {
+		port, err := freeLocalPort()
+		if err != nil {
+			return fleet, err
+		}
+		node := &demoNode{name: "node-" + strconv.Itoa(i), api: "http://127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+		node.log = filepath.Join(logDir, node.name+".log")
+		node.cmd = exec.Command(self, "--cluster0", source, "--cluster1", destination, "--name", node.name,
+			"--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers), "--partition-size", demoPartitionSize,
+			"--logPath", node.log)
+		node.cmd.Env = append(os.Environ(), "FLEETSYNC_TEST_BE_MAIN=1") // lets a test binary act as fleetsync
+		out, err := node.cmd.StdoutPipe()
+		if err != nil {
+			return fleet, err
+		}
+		var errOut strings.Builder
+		node.cmd.Stderr = &errOut
+		if err := node.cmd.Start(); err != nil {
+			return fleet, fmt.Errorf("starting %s: %w", node.name, err)
+		}
+		fleet = append(fleet, node)
+		go func() { _ = node.cmd.Wait(); close(node.exited) }()
+		ready := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			ready <- line
+			_, _ = io.Copy(io.Discard, out)
+		}()
+		select {
+		case line := <-ready:
+			if !strings.Contains(line, " ready: ") {
+				<-node.exited
+				return fleet, fmt.Errorf("%s did not start: %s", node.name, strings.TrimSpace(errOut.String()))
+			}
+		case <-time.After(demoNodeReadyTimeout):
+			return fleet, fmt.Errorf("%s did not join its fleet within %s; see %s", node.name, demoNodeReadyTimeout, node.log)
+		case <-ctx.Done():
+			return fleet, ctx.Err()
+		}
+	}
+	return fleet, nil
+}
+
+// stop stops every node gracefully (SIGTERM), and kills any that does not exit in time.
+func (f demoFleet) stop() {
+	for _, n := range f {
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, n := range f {
+		select {
+		case <-n.exited:
+		case <-time.After(40 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-n.exited
+		}
+	}
+}
+
+func demoStart(ctx context.Context, api string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/start", strings.NewReader(`{"source":"cluster0","destination":"cluster1"}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("starting the sync: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("starting the sync: %s %s", resp.Status, body)
+	}
+	return nil
+}
+
+// followCopy prints the fleet's progress, asking the nodes in turn (any node answers for the whole
+// fleet), until the collections and their indexes are copied.
+func followCopy(ctx context.Context, fleet demoFleet, stdout io.Writer) (web.Progress, error) {
+	deadline := time.Now().Add(demoCopyTimeout)
+	last := ""
+	for i := 0; ; i++ {
+		p, err := demoProgress(ctx, fleet[i%len(fleet)].api)
+		if err != nil {
+			return p, err
+		}
+		if p.Fleet.Error != "" {
+			return p, fmt.Errorf("the sync reports an error: %s", p.Fleet.Error)
+		}
+		line := fmt.Sprintf("  %-8s %d/%d partitions, %d/%d documents, %d nodes alive, coordinator %s",
+			p.Fleet.Phase, p.Fleet.Partitions.Done, p.Fleet.Partitions.Total, p.Fleet.DocumentsCopied,
+			p.Fleet.EstimatedTotalDocs, p.Fleet.NodesAlive, p.CoordinatorID)
+		if line != last {
+			fmt.Fprintln(stdout, line)
+			last = line
+		}
+		if p.Fleet.Phase == metadata.PhaseCopied {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			return p, fmt.Errorf("the copy did not finish within %s", demoCopyTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return p, ctx.Err()
+		case <-time.After(demoPollInterval):
+		}
+	}
+}
+
+func demoProgress(ctx context.Context, api string) (web.Progress, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/v1/progress", nil)
+	if err != nil {
+		return web.Progress{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return web.Progress{}, fmt.Errorf("reading progress: %w", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Success  bool         `json:"success"`
+		Progress web.Progress `json:"progress"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || !body.Success {
+		return web.Progress{}, errors.Join(fmt.Errorf("reading progress: %s", resp.Status), err)
+	}
+	return body.Progress, nil
 }

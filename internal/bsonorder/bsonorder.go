@@ -16,6 +16,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsontype"
+	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
@@ -382,3 +383,9 @@ func readUint64(v []byte) (uint64, bool) {
 	}
 	return binary.LittleEndian.Uint64(v), true
 }
+
+// SimpleCollation makes a query compare and sort strings by their bytes, as Compare does. Every
+// query whose order or string comparisons must agree with Compare (an _id-ordered scan, an _id
+// range, an _id $in) sets it: a collection's default collation (say case-insensitive) would
+// otherwise change which strings a range holds and the order a cursor returns them in.
+var SimpleCollation = &options.Collation{Locale: "simple"}

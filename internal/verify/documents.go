@@ -43,6 +43,7 @@ func readSorted(ctx context.Context, coll *mongo.Collection) <-chan chunk {
 		}
 		cur, err := coll.Find(ctx, bson.D{}, options.Find().
 			SetSort(bson.D{{Key: "_id", Value: 1}}).
+			SetCollation(bsonorder.SimpleCollation).
 			SetBatchSize(CursorBatchDocs))
 		if err != nil {
 			send(chunk{err: err})
