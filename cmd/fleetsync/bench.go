@@ -28,15 +28,19 @@ import (
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return fail(stderr, "bench", errors.New("name a benchmark: 'fleetsync bench verify'"))
+		return fail(stderr, "bench", errors.New("name a benchmark: 'fleetsync bench verify' or 'fleetsync bench copy'"))
 	}
 	switch args[0] {
 	case "verify":
 		return runBenchVerify(args[1:], stdout, stderr)
 	case "read-baseline":
 		return runReadBaseline(args[1:], stdout, stderr)
+	case "copy":
+		return runBenchCopy(args[1:], stdout, stderr)
+	case "naive-copy":
+		return runNaiveCopy(args[1:], stdout, stderr)
 	}
-	return fail(stderr, "bench", fmt.Errorf("unknown benchmark %q; available: verify", args[0]))
+	return fail(stderr, "bench", fmt.Errorf("unknown benchmark %q; available: verify, copy", args[0]))
 }
 
 // runBenchVerify measures `fleetsync verify` on two identical seeded sandbox clusters against a

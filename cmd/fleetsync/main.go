@@ -28,7 +28,7 @@ Usage:
   fleetsync verify  --cluster0 URI --cluster1 URI [--include db.coll,...] [--json] [--ignore-field-order]
   fleetsync sandbox [--source-port P] [--destination-port P] [--seed-docs N] [--seed-collections K] [--seed S]
   fleetsync demo    [--docs N] [--collections K] [--seed S]
-  fleetsync bench verify [--docs N] [--collections K] [--runs R]
+  fleetsync bench verify|copy [--docs N] [--collections K] [--runs R] [--workers 1,2,4 (copy only)]
 
 Run 'fleetsync COMMAND -h' for a command's flags.
 `

@@ -457,6 +457,10 @@ func TestStartAPIRefusesBadCalls(t *testing.T) {
 		t.Errorf("second start: %d %s", r.status, r.raw)
 	}
 	p := waitCopied(t, n)
+	fleet := call(t, "GET", n.api+"/api/v1/fleet", "")
+	if f, ok := fleet.body["fleet"].(map[string]any); fleet.status != 200 || !ok || f["phase"] != metadata.PhaseCopied || f["coordinator"] == nil {
+		t.Errorf("GET /api/v1/fleet: %d %s", fleet.status, fleet.raw)
+	}
 	if p.State != metadata.StateRunning || p.CanCommit || p.CanWrite || p.MongosyncID != "solo" || p.CoordinatorID != "solo" ||
 		p.Fleet.NodesAlive != 1 || p.Fleet.StartAtOperationTime == nil || !strings.HasPrefix(p.DirectionMapping.Source, "cluster0: 127.0.0.1:") {
 		t.Errorf("progress after the copy: %+v", p)
