@@ -24,9 +24,10 @@ import (
 
 // Intervals of the coordinator's loop.
 const (
-	// DefaultPollInterval is how often the coordinator looks at the sync and its partitions; the
-	// copy phase ends at most this long after its last partition.
-	DefaultPollInterval = 500 * time.Millisecond
+	// DefaultPollInterval is how often the coordinator looks at the sync and its partitions (two
+	// small reads); a phase ends at most this long after its work, and /start on any node reaches
+	// the coordinator within it.
+	DefaultPollInterval = 200 * time.Millisecond
 	// errorBackoff is the pause after a failed step before it is tried again from its start.
 	errorBackoff = 2 * time.Second
 )
@@ -53,7 +54,10 @@ func Run(ctx context.Context, cfg Config) error {
 	c := &coordinator{Config: cfg}
 	for {
 		wait := cfg.PollInterval
-		err := c.step(ctx)
+		advanced, err := c.step(ctx)
+		if advanced {
+			wait = 0 // the next phase's work can start now
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -77,24 +81,24 @@ type coordinator struct {
 	reportedFailures bool
 }
 
-// step does one round of the current phase's work.
-func (c *coordinator) step(ctx context.Context) error {
+// step does one round of the current phase's work, and says whether the phase changed.
+func (c *coordinator) step(ctx context.Context) (bool, error) {
 	s, err := c.Meta.Sync(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if s.State != metadata.StateRunning {
-		return nil
+		return false, nil
 	}
 	switch s.Phase {
 	case metadata.PhaseCatalog:
-		return c.catalog(ctx, s)
+		return true, c.catalog(ctx, s)
 	case metadata.PhaseCopy:
 		return c.watchCopy(ctx)
 	case metadata.PhaseIndexes:
-		return c.buildIndexes(ctx)
+		return true, c.buildIndexes(ctx)
 	}
-	return nil
+	return false, nil
 }
 
 // catalog takes the start time, records every source collection with its partitions, creates the
@@ -253,23 +257,23 @@ func (c *coordinator) createCollection(ctx context.Context, e metadata.CatalogEn
 
 // watchCopy ends the copy phase once every partition is done, and reports partitions that failed too
 // often to be retried.
-func (c *coordinator) watchCopy(ctx context.Context) error {
-	sum, err := c.Partitions.Summarize(ctx)
+func (c *coordinator) watchCopy(ctx context.Context) (bool, error) {
+	left, failed, err := c.Partitions.Unfinished(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if sum.Failed > 0 && !c.reportedFailures {
+	if failed > 0 && !c.reportedFailures {
 		c.reportedFailures = true
 		msg := fmt.Sprintf("%d partition(s) failed %d times and are no longer retried; see lastError in %s.%s",
-			sum.Failed, partition.MaxAttempts, c.Meta.Name(), metadata.CollPartitions)
+			failed, partition.MaxAttempts, c.Meta.Name(), metadata.CollPartitions)
 		c.Log.Error(msg)
-		return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: msg}}}})
+		return false, c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: msg}}}})
 	}
-	if sum.Done < sum.Total {
-		return nil
+	if left > 0 {
+		return false, nil
 	}
-	c.Log.Info("all partitions copied; building indexes", zap.Int("partitions", sum.Total), zap.Int64("documents", sum.DocsCopied))
-	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
+	c.Log.Info("all partitions copied; building indexes")
+	return true, c.Meta.UpdateSync(ctx, c.Lease, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseIndexes}}},
 		{Key: "$currentDate", Value: bson.D{{Key: "copyDoneAt", Value: true}}},
 	})

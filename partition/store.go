@@ -211,6 +211,27 @@ func (s *Store) fenced(ctx context.Context, l lease.Lease, update bson.D) error 
 	return nil
 }
 
+// Unfinished counts the sync's partitions not done yet, and those among them given up on. It reads
+// counts only (the coordinator calls it every poll), through the {sync, done} index.
+func (s *Store) Unfinished(ctx context.Context) (left, failed int64, err error) {
+	notDone := bson.D{{Key: "sync", Value: s.syncID}, {Key: "done", Value: false}}
+	if left, err = s.coll.CountDocuments(ctx, notDone); err != nil || left == 0 {
+		return left, 0, err
+	}
+	failed, err = s.coll.CountDocuments(ctx, append(notDone, bson.E{Key: "attempts", Value: bson.D{{Key: "$gte", Value: MaxAttempts}}}))
+	return left, failed, err
+}
+
+// EnsureIndexes creates the index the partition queries use (claims and counts filter on sync and
+// done). Creating an existing index is a no-op, so every node may call it.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "sync", Value: 1}, {Key: "done", Value: 1}}})
+	if err != nil {
+		return fmt.Errorf("creating the partitions index: %w", err)
+	}
+	return nil
+}
+
 // Summary counts a sync's partitions.
 type Summary struct {
 	Total, Done, Active, Failed int

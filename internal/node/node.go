@@ -39,8 +39,10 @@ const (
 	// DefaultLeaseTTL is the TTL of the coordinator and partition leases: a dead node's work is taken
 	// over at most this long after its last renewal. Renewals go out every TTL/3.
 	DefaultLeaseTTL = 10 * time.Second
-	// statePollInterval is how often a node reads the sync document to learn the phase.
-	statePollInterval = 500 * time.Millisecond
+	// statePollInterval is how often a node reads the sync document to learn the phase (one small
+	// read by _id); idle workers are woken as soon as it changes, so a phase change reaches them
+	// within this interval.
+	statePollInterval = 200 * time.Millisecond
 	// idleWorkerWait is how long a worker with nothing to claim waits before looking again.
 	idleWorkerWait = 300 * time.Millisecond
 	// Connection retry backoff: a destination that is down at start is retried, doubling the wait up
@@ -167,6 +169,10 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		dstID: dstID,
 	}
 	n.sync.Store(&sync0)
+	n.stateChanged = make(chan struct{})
+	if err := n.partitions.EnsureIndexes(ctx); err != nil {
+		return err
+	}
 	n.members.Store(members)
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -308,6 +314,9 @@ type node struct {
 	srcID, dstID        metadata.Identity
 
 	sync atomic.Pointer[metadata.Sync] // the sync document, as last read
+
+	stateMu      sync.Mutex
+	stateChanged chan struct{} // closed (and replaced) when the sync's state or phase changes
 }
 
 // watchState keeps n.sync current.
@@ -327,7 +336,13 @@ func (n *node) watchState(ctx context.Context) {
 			}
 			continue
 		}
-		n.sync.Store(&s)
+		old := n.sync.Swap(&s)
+		if old.State != s.State || old.Phase != s.Phase {
+			n.stateMu.Lock()
+			close(n.stateChanged)
+			n.stateChanged = make(chan struct{})
+			n.stateMu.Unlock()
+		}
 	}
 }
 
@@ -383,9 +398,12 @@ func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
 			return
 		default:
 		}
-		s := n.sync.Load()
+		s, changed := n.state()
 		if s.State != metadata.StateRunning || s.Phase != metadata.PhaseCopy {
-			sleepOrStop(stop, statePollInterval)
+			select {
+			case <-stop:
+			case <-changed:
+			}
 			continue
 		}
 		res, err := w.CopyOne(ctx, stop)
@@ -422,6 +440,13 @@ func sleepOrStop(stop <-chan struct{}, d time.Duration) {
 func displayName(owner string) string {
 	name, _, _ := strings.Cut(owner, "/")
 	return name
+}
+
+// state returns the sync as last read, and a channel closed when its state or phase changes.
+func (n *node) state() (*metadata.Sync, <-chan struct{}) {
+	n.stateMu.Lock()
+	defer n.stateMu.Unlock()
+	return n.sync.Load(), n.stateChanged
 }
 
 // self is this node's own entry in the member list.
