@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -43,8 +41,6 @@ const (
 	progressPollInterval = 50 * time.Millisecond
 	// benchNodeReadyTimeout bounds a node's start (connect, register, join the gossip).
 	benchNodeReadyTimeout = time.Minute
-	// benchAPITimeout bounds one API call to the node.
-	benchAPITimeout = 30 * time.Second
 	// benchCopyDeadline is a hang guard for one copy on a slow machine, not a measure.
 	benchCopyDeadline = 30 * time.Minute
 	// benchNodeStopTimeout is how long a node gets to stop after SIGTERM: longer than the node's own
@@ -489,17 +485,7 @@ func freeLocalPort() (int, error) {
 }
 
 func (n *benchNode) startSync(ctx context.Context) error {
-	reply, err := n.call(ctx, http.MethodPost, "/api/v1/start", `{"source":"cluster0","destination":"cluster1"}`)
-	if err != nil {
-		return fmt.Errorf("POST /api/v1/start: %w", err)
-	}
-	var body struct {
-		Success bool `json:"success"`
-	}
-	if err := json.Unmarshal(reply, &body); err != nil || !body.Success {
-		return fmt.Errorf("POST /api/v1/start answered %s", reply)
-	}
-	return nil
+	return web.Client{Base: n.api}.Start(ctx)
 }
 
 // waitDataCopied polls /progress until the data is copied: phase "indexes" (the coordinator builds
@@ -510,18 +496,9 @@ func (n *benchNode) waitDataCopied(ctx context.Context) (p web.Progress, allDone
 	tick := time.NewTicker(progressPollInterval)
 	defer tick.Stop()
 	for {
-		reply, err := n.call(ctx, http.MethodGet, "/api/v1/progress", "")
-		if err != nil {
-			return web.Progress{}, allDone, fmt.Errorf("GET /api/v1/progress: %w", err)
+		if p, err = (web.Client{Base: n.api}).Progress(ctx); err != nil {
+			return web.Progress{}, allDone, err
 		}
-		var body struct {
-			Success  bool         `json:"success"`
-			Progress web.Progress `json:"progress"`
-		}
-		if err := json.Unmarshal(reply, &body); err != nil || !body.Success {
-			return web.Progress{}, allDone, fmt.Errorf("GET /api/v1/progress answered %s", reply)
-		}
-		p = body.Progress
 		if allDone.IsZero() && p.Fleet.Partitions.Total > 0 && p.Fleet.Partitions.Done == p.Fleet.Partitions.Total {
 			allDone = time.Now()
 		}
@@ -544,22 +521,6 @@ func (n *benchNode) waitDataCopied(ctx context.Context) (p web.Progress, allDone
 			return p, allDone, ctx.Err()
 		}
 	}
-}
-
-func (n *benchNode) call(ctx context.Context, method, path, body string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, benchAPITimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, n.api+path, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
 }
 
 // stop sends SIGTERM, waits for a clean exit and returns the node's peak RSS in KB.

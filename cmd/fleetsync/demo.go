@@ -3,11 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -88,8 +85,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 
 	copyStarted := time.Now()
-	if err := demoStart(ctx, fleet[0].api); err != nil {
-		return fail(stderr, "demo", err)
+	if err := (web.Client{Base: fleet[0].api}).Start(ctx); err != nil {
+		return fail(stderr, "demo", fmt.Errorf("starting the sync: %w", err))
 	}
 	fmt.Fprintf(stdout, "POST %s/api/v1/start: the fleet copies the source\n", fleet[0].api)
 	final, err := followCopy(ctx, fleet, stdout)
@@ -196,31 +193,13 @@ func (f demoFleet) stop() {
 	}
 }
 
-func demoStart(ctx context.Context, api string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/start", strings.NewReader(`{"source":"cluster0","destination":"cluster1"}`))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("starting the sync: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("starting the sync: %s %s", resp.Status, body)
-	}
-	return nil
-}
-
 // followCopy prints the fleet's progress, asking the nodes in turn (any node answers for the whole
 // fleet), until the collections and their indexes are copied.
 func followCopy(ctx context.Context, fleet demoFleet, stdout io.Writer) (web.Progress, error) {
 	deadline := time.Now().Add(demoCopyTimeout)
 	last := ""
 	for i := 0; ; i++ {
-		p, err := demoProgress(ctx, fleet[i%len(fleet)].api)
+		p, err := web.Client{Base: fleet[i%len(fleet)].api}.Progress(ctx)
 		if err != nil {
 			return p, err
 		}
@@ -246,24 +225,4 @@ func followCopy(ctx context.Context, fleet demoFleet, stdout io.Writer) (web.Pro
 		case <-time.After(demoPollInterval):
 		}
 	}
-}
-
-func demoProgress(ctx context.Context, api string) (web.Progress, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/v1/progress", nil)
-	if err != nil {
-		return web.Progress{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return web.Progress{}, fmt.Errorf("reading progress: %w", err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Success  bool         `json:"success"`
-		Progress web.Progress `json:"progress"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || !body.Success {
-		return web.Progress{}, errors.Join(fmt.Errorf("reading progress: %s", resp.Status), err)
-	}
-	return body.Progress, nil
 }

@@ -27,9 +27,8 @@ const appName = "fleetsync"
 // reported here rather than at the first real operation. label names the cluster in error messages
 // ("cluster0", "source", ...). The returned error never contains the password.
 func Connect(ctx context.Context, label, uri string, serverSelectionTimeout time.Duration) (*mongo.Client, error) {
-	if _, err := connstring.ParseAndValidate(uri); err != nil {
-		return nil, fmt.Errorf("%s: %q is not a valid MongoDB connection string (%s); expected mongodb://host:port/ or mongodb+srv://host/",
-			label, Redact(uri), redactErr(err, uri))
+	if _, err := Parse(label, uri); err != nil {
+		return nil, err
 	}
 	if serverSelectionTimeout <= 0 {
 		serverSelectionTimeout = DefaultServerSelectionTimeout
@@ -49,6 +48,17 @@ func Connect(ctx context.Context, label, uri string, serverSelectionTimeout time
 		return nil, fmt.Errorf("%s: cannot reach %s within %s: %s", label, Redact(uri), serverSelectionTimeout, shortReason(err, uri))
 	}
 	return client, nil
+}
+
+// Parse validates uri and returns its parts; the error names the cluster by label and never
+// contains the password.
+func Parse(label, uri string) (*connstring.ConnString, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q is not a valid MongoDB connection string (%s); expected mongodb://host:port/ or mongodb+srv://host/",
+			label, Redact(uri), redactErr(err, uri))
+	}
+	return cs, nil
 }
 
 // shortReason reduces the driver's server-selection error, which lists the whole topology on one very

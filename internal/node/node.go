@@ -20,7 +20,6 @@ import (
 
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/x/mongo/driver/connstring"
 	"go.uber.org/zap"
 
 	"github.com/fleetsync/fleetsync/coordinator"
@@ -78,14 +77,9 @@ type Ready struct {
 // Identity returns the deployment a connection string points at, without its credentials. An invalid
 // connection string is an error saying so.
 func Identity(label, uri string) (metadata.Identity, error) {
-	cs, err := connstring.ParseAndValidate(uri)
+	cs, err := mongoconn.Parse(label, uri)
 	if err != nil {
-		// mongoconn words the error and keeps the password out of it.
-		_, cerr := mongoconn.Connect(context.Background(), label, uri, time.Millisecond)
-		if cerr == nil {
-			cerr = fmt.Errorf("%s: not a valid MongoDB connection string", label)
-		}
-		return metadata.Identity{}, cerr
+		return metadata.Identity{}, err
 	}
 	hosts := append([]string(nil), cs.Hosts...)
 	sort.Strings(hosts)
