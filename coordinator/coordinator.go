@@ -322,7 +322,7 @@ func (c *coordinator) buildIndexes(ctx context.Context) error {
 	}
 	c.Log.Info("indexes built; collection copy complete", zap.Int("indexes", built))
 	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseCopied}}},
+		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseApply}}},
 		{Key: "$currentDate", Value: bson.D{{Key: "indexesDoneAt", Value: true}}},
 	})
 }

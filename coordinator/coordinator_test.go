@@ -69,7 +69,7 @@ func TestCoordinatorRecoversAHalfWrittenCatalogAndCompletesTheCopy(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Phase == metadata.PhaseCopied {
+		if s.Phase == metadata.PhaseApply {
 			break
 		}
 		if ctx.Err() != nil {

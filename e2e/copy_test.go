@@ -105,7 +105,7 @@ func TestTwoNodesCopyRealClusters(t *testing.T) {
 	}
 	resp.Body.Close()
 	var p web.Progress
-	for p.Fleet.Phase != metadata.PhaseCopied {
+	for p.Fleet.Phase != metadata.PhaseApply {
 		if ctx.Err() != nil {
 			t.Fatalf("copy did not complete: %+v", p)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,7 @@ const (
 // closed, as soon as the lease is lost, cannot be renewed in time, or the Keeper is stopped.
 type Kept struct {
 	lease  Lease
+	until  atomic.Pointer[time.Time] // see ValidUntil
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	exited chan struct{}
@@ -49,6 +51,7 @@ var errStopped = errors.New("lease keeper stopped")
 func Keep(ctx context.Context, store *Store, l Lease) *Kept {
 	kctx, cancel := context.WithCancelCause(ctx)
 	k := &Kept{lease: l, ctx: kctx, cancel: cancel, exited: make(chan struct{})}
+	k.setUntil(l.sentAt)
 	go k.run(store)
 	return k
 }
@@ -58,6 +61,24 @@ func (k *Kept) Lease() Lease { return k.lease }
 
 // Context is cancelled when the lease can no longer be relied on; do the lease's work under it.
 func (k *Kept) Context() context.Context { return k.ctx }
+
+// ValidUntil is the moment (on this node's monotonic clock) until which the holder may still act on
+// the lease as last renewed: TTL - TTL/5 after the last successful renewal was sent. Work that no
+// fenced write can protect (the applier's data writes) checks it synchronously and runs under it as
+// a deadline, rather than waiting for Context to be cancelled: a process that was frozen (SIGSTOP,
+// a long GC pause) wakes up with its clock already past this moment, before the renewing goroutine
+// has had a chance to notice.
+func (k *Kept) ValidUntil() time.Time {
+	if k.ctx.Err() != nil {
+		return time.Time{}
+	}
+	return *k.until.Load()
+}
+
+func (k *Kept) setUntil(sentAt time.Time) {
+	until := sentAt.Add(k.lease.TTL - k.lease.TTL/stopMarginDivisor)
+	k.until.Store(&until)
+}
 
 // Done is closed when the lease can no longer be relied on.
 func (k *Kept) Done() <-chan struct{} { return k.ctx.Done() }
@@ -119,6 +140,7 @@ func (k *Kept) run(store *Store) {
 		switch {
 		case err == nil:
 			l, sentAt, lastErr = renewed, renewed.sentAt, nil
+			k.setUntil(sentAt)
 			wait = time.Until(sentAt.Add(renewEvery))
 		case errors.Is(err, ErrLost):
 			k.cancel(err)

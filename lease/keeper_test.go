@@ -117,3 +117,33 @@ func TestKeeperStopsBeforeExpiryWhenRenewalsFail(t *testing.T) {
 		t.Fatalf("node-b could acquire (%+v, %v) when node-a's Keeper gave up: the holder stopped too late", b, err)
 	}
 }
+
+// ValidUntil moves forward with each renewal, stays within TTL - TTL/5 of now, and is the zero time
+// once the Keeper has stopped: a holder that checks it before unfenced work never acts on a lease it
+// may no longer have.
+func TestKeeperValidUntilFollowsRenewals(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	store := leases(sandboxtest.Connect(t, sandboxtest.Server(t, false)))
+
+	const ttl = 900 * time.Millisecond
+	before := time.Now()
+	l, err := store.Acquire(ctx, "applier", "node-a", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := lease.Keep(ctx, store, l)
+	first := kept.ValidUntil()
+	if first.Before(before.Add(ttl-ttl/5)) || first.After(time.Now().Add(ttl-ttl/5)) {
+		t.Fatalf("ValidUntil right after acquiring is %s from now, want about %s", time.Until(first), ttl-ttl/5)
+	}
+	time.Sleep(ttl) // three renewal intervals
+	later := kept.ValidUntil()
+	if !later.After(first) || time.Until(later) > ttl-ttl/5 {
+		t.Fatalf("after renewals ValidUntil is %s from now (first %s), want later and within %s", time.Until(later), time.Until(first), ttl-ttl/5)
+	}
+	kept.Stop()
+	if !kept.ValidUntil().IsZero() {
+		t.Fatalf("ValidUntil after Stop is %v, want the zero time", kept.ValidUntil())
+	}
+}

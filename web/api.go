@@ -36,18 +36,30 @@ type StartRequest struct {
 
 // Progress is the body of GET /api/v1/progress under "progress": mongosync's fields, then "fleet".
 type Progress struct {
-	State              string           `json:"state"`
-	CanCommit          bool             `json:"canCommit"`
-	CanWrite           bool             `json:"canWrite"`
-	Info               string           `json:"info"`
-	LagTimeSeconds     *int64           `json:"lagTimeSeconds"`
-	TotalEventsApplied *int64           `json:"totalEventsApplied"`
-	CollectionCopy     CollectionCopy   `json:"collectionCopy"`
-	DirectionMapping   DirectionMapping `json:"directionMapping"`
-	MongosyncID        string           `json:"mongosyncID"`
-	CoordinatorID      string           `json:"coordinatorID"`
-	Warnings           []string         `json:"warnings"`
-	Fleet              Fleet            `json:"fleet"`
+	State              string `json:"state"`
+	CanCommit          bool   `json:"canCommit"`
+	CanWrite           bool   `json:"canWrite"`
+	Info               string `json:"info"`
+	LagTimeSeconds     *int64 `json:"lagTimeSeconds"`
+	Lag                *Lag   `json:"lag"`
+	TotalEventsApplied *int64 `json:"totalEventsApplied"`
+	// EstimatedSecondsToCEACatchup is null while unknown (no measured catch-up rate yet, or the
+	// applier is not catching up).
+	EstimatedSecondsToCEACatchup *int64           `json:"estimatedSecondsToCEACatchup"`
+	CollectionCopy               CollectionCopy   `json:"collectionCopy"`
+	DirectionMapping             DirectionMapping `json:"directionMapping"`
+	MongosyncID                  string           `json:"mongosyncID"`
+	CoordinatorID                string           `json:"coordinatorID"`
+	Warnings                     []string         `json:"warnings"`
+	Fleet                        Fleet            `json:"fleet"`
+}
+
+// Lag is mongosync's lag object: how far the destination is behind the source, in seconds of
+// source time. fleetsync applies CRUD and DDL events from one ordered stream, so the three agree.
+type Lag struct {
+	OverallLagSeconds int64 `json:"overallLagSeconds"`
+	CRUDLagSeconds    int64 `json:"crudLagSeconds"`
+	DDLLagSeconds     int64 `json:"ddlLagSeconds"`
 }
 
 // CollectionCopy is mongosync's estimate of the initial copy, in bytes. fleetsync's copied figure
@@ -75,7 +87,25 @@ type Fleet struct {
 	DocumentsCopied      int64          `json:"documentsCopied"`
 	EstimatedTotalDocs   int64          `json:"estimatedTotalDocuments"`
 	StartAtOperationTime *OpTime        `json:"startAtOperationTime,omitempty"`
+	Applier              *Applier       `json:"applier,omitempty"`
 	Error                string         `json:"error,omitempty"`
+}
+
+// Applier is the change-event applier: who holds its lease, where events come from, and how far
+// it has got.
+type Applier struct {
+	Node           string    `json:"node,omitempty"` // "" while no node holds the lease
+	Epoch          int64     `json:"epoch"`
+	Source         string    `json:"source"`                   // "changeStream" or "oplog"
+	AppliedThrough *OpTime   `json:"appliedThrough,omitempty"` // every source event up to here is applied
+	SourceLatest   *OpTime   `json:"sourceLatest,omitempty"`
+	EventsApplied  int64     `json:"eventsApplied"`
+	CRUDApplied    int64     `json:"crudEventsApplied"`
+	DDLApplied     int64     `json:"ddlEventsApplied"`
+	Refreshed      int64     `json:"refreshedDocuments"` // updates applied by re-reading the document
+	CatchupRate    float64   `json:"catchupRate,omitempty"`
+	CheckpointAt   time.Time `json:"checkpointAt,omitempty"`
+	Error          string    `json:"error,omitempty"`
 }
 
 // LeaseHolder is the node holding a fleet-wide lease, and the lease's epoch.
@@ -105,6 +135,9 @@ type OpTime struct {
 	T uint32 `json:"t"`
 	I uint32 `json:"i"`
 }
+
+// Less orders optimes.
+func (o OpTime) Less(p OpTime) bool { return o.T < p.T || (o.T == p.T && o.I < p.I) }
 
 // Service is what the API acts on: a node's view of the shared sync.
 type Service interface {

@@ -503,7 +503,7 @@ func (n *benchNode) waitDataCopied(ctx context.Context) (p web.Progress, allDone
 			allDone = time.Now()
 		}
 		switch {
-		case p.Fleet.Phase == metadata.PhaseIndexes || p.Fleet.Phase == metadata.PhaseCopied:
+		case p.Fleet.Phase == metadata.PhaseIndexes || p.Fleet.Phase == metadata.PhaseApply:
 			return p, allDone, nil
 		case p.Fleet.Error != "":
 			return p, allDone, fmt.Errorf("the sync reports an error: %s", p.Fleet.Error)

@@ -213,7 +213,7 @@ func followCopy(ctx context.Context, fleet demoFleet, stdout io.Writer) (web.Pro
 			fmt.Fprintln(stdout, line)
 			last = line
 		}
-		if p.Fleet.Phase == metadata.PhaseCopied {
+		if p.Fleet.Phase == metadata.PhaseApply {
 			return p, nil
 		}
 		if time.Now().After(deadline) {

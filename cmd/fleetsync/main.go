@@ -28,6 +28,8 @@ Usage:
   fleetsync verify  --cluster0 URI --cluster1 URI [--include db.coll,...] [--json] [--ignore-field-order]
   fleetsync sandbox [--source-port P] [--destination-port P] [--seed-docs N] [--seed-collections K] [--seed S]
   fleetsync demo    [--docs N] [--collections K] [--seed S]
+  fleetsync load    --uri URI [--rate 500] [--duration D] [--seed S] [--workers N] [--include db.coll,...]
+                    write inserts, updates, replacements and deletes at a steady rate, for testing
   fleetsync bench verify|copy [--docs N] [--collections K] [--runs R] [--workers 1,2,4 (copy only)]
 
 Run 'fleetsync COMMAND -h' for a command's flags.
@@ -38,6 +40,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"sandbox": runSandbox,
 	"demo":    runDemo,
 	"bench":   runBench,
+	"load":    runLoad,
 }
 
 func main() {

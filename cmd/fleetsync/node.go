@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/internal/mongoconn"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/node"
@@ -38,6 +39,8 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	leaseTTL := fs.Duration("lease-ttl", node.DefaultLeaseTTL, "lease TTL: a dead node's work is taken over this long after its last renewal")
 	partitionSize := fs.String("partition-size", "64MB", "target size of a copy partition (e.g. 64MB, 512KB)")
 	batchDocs := fs.Int("batch-docs", worker.DefaultBatchDocs, "documents per insert batch and checkpoint")
+	changeSource := fs.String("change-source", applier.ModeAuto, "where change events come from: auto (a change stream where the source has one, else its oplog), changeStream, or oplog")
+	applyLanes := fs.Int("apply-lanes", applier.DefaultLanes, "parallel write lanes of the change-event applier")
 	timeout := fs.Duration("server-selection-timeout", mongoconn.DefaultServerSelectionTimeout, "how long one connection attempt waits for a cluster")
 	logPath := fs.String("logPath", "", "write the log to this file instead of stderr")
 	verbosity := fs.String("verbosity", "info", "log level: debug, info, warn or error")
@@ -54,6 +57,14 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	if err := checkNodeFlags(*name, *id, *workers, *port, *gossipPort, *batchDocs, *leaseTTL); err != nil {
 		return fail(stderr, "node", err)
 	}
+	switch *changeSource {
+	case applier.ModeAuto, applier.ModeChangeStream, applier.ModeOplog:
+	default:
+		return fail(stderr, "node", fmt.Errorf("--change-source %q: use auto, changeStream or oplog", *changeSource))
+	}
+	if *applyLanes < 1 || *applyLanes > 256 {
+		return fail(stderr, "node", fmt.Errorf("--apply-lanes %d: use 1 to 256", *applyLanes))
+	}
 	log, closeLog, err := newLogger(*logPath, *verbosity, stderr)
 	if err != nil {
 		return fail(stderr, "node", err)
@@ -66,6 +77,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		Cluster0: *cluster0, Cluster1: *cluster1, SyncID: *id, Name: *name, Bind: *bind, Port: *port,
 		GossipPort: *gossipPort, Workers: *workers, MetadataDB: *metadataDB, LeaseTTL: *leaseTTL,
 		PartitionTargetBytes: targetBytes, BatchDocs: *batchDocs, ServerSelectionTimeout: *timeout, Log: log,
+		ChangeSource: *changeSource, ApplyLanes: *applyLanes,
 	}, func(r node.Ready) {
 		api := "no API"
 		if r.API != "" {

@@ -149,7 +149,7 @@ func waitCopied(t *testing.T, n *fleetNode) web.Progress {
 	var p web.Progress
 	waitFor(t, "the copy to complete", func() bool {
 		p = progress(t, n)
-		return p.Fleet.Phase == metadata.PhaseCopied
+		return p.Fleet.Phase == metadata.PhaseApply
 	})
 	return p
 }
@@ -458,7 +458,7 @@ func TestStartAPIRefusesBadCalls(t *testing.T) {
 	}
 	p := waitCopied(t, n)
 	fleet := call(t, "GET", n.api+"/api/v1/fleet", "")
-	if f, ok := fleet.body["fleet"].(map[string]any); fleet.status != 200 || !ok || f["phase"] != metadata.PhaseCopied || f["coordinator"] == nil {
+	if f, ok := fleet.body["fleet"].(map[string]any); fleet.status != 200 || !ok || f["phase"] != metadata.PhaseApply || f["coordinator"] == nil {
 		t.Errorf("GET /api/v1/fleet: %d %s", fleet.status, fleet.raw)
 	}
 	if p.State != metadata.StateRunning || p.CanCommit || p.CanWrite || p.MongosyncID != "solo" || p.CoordinatorID != "solo" ||

@@ -2,9 +2,12 @@ package metadata
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -142,5 +145,46 @@ func (m *DB) PutCatalogEntry(ctx context.Context, e CatalogEntry) error {
 func (m *DB) MarkPartitioned(ctx context.Context, id string, partitions int) error {
 	_, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "partitioned", Value: true}, {Key: "partitions", Value: partitions}}}})
+	return err
+}
+
+// AddDeferred records an index setting the applier left out on the destination (an index created or
+// modified on the source during the sync), for commit to restore. The namespace's catalog entry is
+// created when the collection appeared during the sync.
+func (m *DB) AddDeferred(ctx context.Context, db, coll string, change DeferredIndexChange) error {
+	id := CatalogID(m.SyncID, db+"."+coll)
+	// Replace an earlier record of the same index: the latest change wins.
+	_, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "deferred", Value: bson.D{{Key: "index", Value: change.Index}}}}}})
+	if err != nil {
+		return fmt.Errorf("recording a deferred index change of %s.%s: %w", db, coll, err)
+	}
+	_, err = m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+		{Key: "$setOnInsert", Value: bson.D{{Key: "sync", Value: m.SyncID}, {Key: "db", Value: db}, {Key: "coll", Value: coll}, {Key: "type", Value: "collection"}}},
+		{Key: "$push", Value: bson.D{{Key: "deferred", Value: change}}},
+	}, options.Update().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("recording a deferred index change of %s.%s: %w", db, coll, err)
+	}
+	return nil
+}
+
+// MoveCatalogEntry follows a rename on the source: the entry of from (if any) becomes to's, so that
+// what commit must restore follows the collection.
+func (m *DB) MoveCatalogEntry(ctx context.Context, from, to string) error {
+	var e CatalogEntry
+	err := m.Collection(CollCatalog).FindOne(ctx, bson.D{{Key: "_id", Value: CatalogID(m.SyncID, from)}}).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the catalog entry of %s: %w", from, err)
+	}
+	db, coll, _ := strings.Cut(to, ".")
+	e.ID, e.DB, e.Coll = CatalogID(m.SyncID, to), db, coll
+	if err := m.PutCatalogEntry(ctx, e); err != nil {
+		return err
+	}
+	_, err = m.Collection(CollCatalog).DeleteOne(ctx, bson.D{{Key: "_id", Value: CatalogID(m.SyncID, from)}})
 	return err
 }

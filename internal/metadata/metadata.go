@@ -29,6 +29,9 @@ const (
 	CollCatalog    = "catalog"    // one document per source collection: options, indexes, deferred index changes
 	CollPartitions = "partitions" // _id ranges to copy, each with its own copy lease and checkpoint
 	CollNodes      = "nodes"      // node registry, each document with its node's name lease
+	// CollCheckpoints holds one document per sync: the change-event applier's lease and its resume
+	// point, written together so that only the live applier can move the resume point.
+	CollCheckpoints = "checkpoints"
 )
 
 // States of a sync, mongosync's names.
@@ -43,7 +46,7 @@ const (
 	PhaseCatalog = "catalog" // take startAtOperationTime, catalog the source, split partitions, create collections
 	PhaseCopy    = "copy"    // workers copy partitions
 	PhaseIndexes = "indexes" // the coordinator builds the destination indexes
-	PhaseCopied  = "copied"  // collections and indexes are copied
+	PhaseApply   = "apply"   // collections and indexes are copied; the applier applies change events
 )
 
 // Identity says which deployment a connection string points at, without credentials: its hosts and

@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.uber.org/zap"
 
+	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/coordinator"
 	"github.com/fleetsync/fleetsync/internal/membership"
 	"github.com/fleetsync/fleetsync/internal/metadata"
@@ -65,6 +66,8 @@ type Config struct {
 	LeaseTTL               time.Duration
 	PartitionTargetBytes   int64
 	BatchDocs              int
+	ChangeSource           string // applier.ModeAuto (default), ModeChangeStream or ModeOplog
+	ApplyLanes             int    // parallel write lanes of the applier; 0: applier.DefaultLanes
 	ServerSelectionTimeout time.Duration
 	Log                    *zap.Logger
 }
@@ -187,6 +190,8 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	coordCtx, stopCoordinating := context.WithCancel(runCtx)
 	coordDone := make(chan struct{})
 	go func() { defer close(coordDone); n.coordinate(coordCtx) }()
+	applyDone := make(chan struct{})
+	go func() { defer close(applyDone); n.apply(coordCtx) }()
 
 	stopWorkers := make(chan struct{})
 	var workers sync.WaitGroup
@@ -210,12 +215,12 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	case runErr = <-presenceErr:
 	}
 
-	// Graceful stop, in dependency order: coordinator first (it only reads and writes metadata),
-	// then workers at a batch boundary, then the node's presence.
+	// Graceful stop, in dependency order: coordinator and applier first (the applier at a batch
+	// boundary), then workers at a batch boundary, then the node's presence.
 	stopCoordinating()
 	close(stopWorkers)
 	stopped := make(chan struct{})
-	go func() { workers.Wait(); <-coordDone; close(stopped) }()
+	go func() { workers.Wait(); <-coordDone; <-applyDone; close(stopped) }()
 	select {
 	case <-stopped:
 	case <-time.After(stopTimeout):
@@ -376,6 +381,54 @@ func (n *node) coordinate(ctx context.Context) {
 			return
 		}
 		n.log.Warn("no longer the coordinator", zap.NamedError("lease", lost), zap.Error(err))
+	}
+}
+
+// apply competes for the applier lease once the sync reaches its apply phase, and applies change
+// events while it holds it.
+func (n *node) apply(ctx context.Context) {
+	store := lease.NewStore(n.meta.Collection(metadata.CollCheckpoints))
+	owner := n.owner + "/applier"
+	for ctx.Err() == nil {
+		s, changed := n.state()
+		if s.State != metadata.StateRunning || s.Phase != metadata.PhaseApply {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			}
+			continue
+		}
+		l, err := store.Acquire(ctx, n.cfg.SyncID, owner, n.cfg.LeaseTTL)
+		var held *lease.HeldError
+		switch {
+		case errors.As(err, &held):
+			sleep(ctx, n.cfg.LeaseTTL/3)
+			continue
+		case err != nil:
+			if ctx.Err() == nil {
+				n.log.Warn("cannot acquire the applier lease", zap.Error(err))
+			}
+			sleep(ctx, n.cfg.LeaseTTL/3)
+			continue
+		}
+		n.log.Info("this node is the applier", zap.Int64("epoch", l.Epoch))
+		kept := lease.Keep(ctx, store, l)
+		err = applier.Run(kept.Context(), applier.Config{
+			Source: n.source, Destination: n.destination, Meta: n.meta,
+			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, Mode: n.cfg.ChangeSource,
+			Lanes: n.cfg.ApplyLanes, Log: n.log.Named("applier"),
+		}, kept)
+		lost := kept.Err()
+		kept.Stop()
+		if ctx.Err() != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := store.Release(rctx, l); err != nil {
+				n.log.Warn("releasing the applier lease", zap.Error(err))
+			}
+			cancel()
+			return
+		}
+		n.log.Warn("no longer the applier", zap.NamedError("lease", lost), zap.Error(err))
 	}
 }
 

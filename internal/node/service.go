@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
+	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/coordinator"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/web"
@@ -16,7 +20,7 @@ var phaseInfo = map[string]string{
 	metadata.PhaseCatalog: "collection copy", // mongosync reports its preparation as part of the copy
 	metadata.PhaseCopy:    "collection copy",
 	metadata.PhaseIndexes: "index build",
-	metadata.PhaseCopied:  "collection copy complete; change event application is not part of this version",
+	metadata.PhaseApply:   "change event application",
 }
 
 // Start implements web.Service: IDLE → RUNNING, whichever node is asked.
@@ -92,8 +96,67 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 			p.Fleet.NodesAlive++
 		}
 	}
+	if s.State == metadata.StateRunning && s.Phase == metadata.PhaseApply {
+		if err := n.applierProgress(ctx, &p); err != nil {
+			return web.Progress{}, err
+		}
+	}
 	if sum.Failed > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%d partition(s) failed repeatedly and are no longer retried", sum.Failed))
 	}
 	return p, nil
+}
+
+// commitLagSeconds is mongosync's bound: canCommit needs the lag under 30 seconds.
+const commitLagSeconds = 30
+
+// applierProgress fills the change-event fields of p: lag against the source's latest optime,
+// events applied, the catch-up estimate, canCommit, and the applier's warnings.
+func (n *node) applierProgress(ctx context.Context, p *web.Progress) error {
+	ck, ok, err := applier.ReadCheckpoint(ctx, n.meta)
+	if err != nil {
+		return err
+	}
+	a := &web.Applier{}
+	p.Fleet.Applier = a
+	if !ok {
+		return nil
+	}
+	if ck.Owner != "" {
+		a.Node = displayName(ck.Owner)
+	}
+	a.Epoch, a.Source, a.Error = ck.Epoch, ck.Source, ck.Error
+	a.EventsApplied, a.CRUDApplied, a.DDLApplied, a.Refreshed = ck.EventsApplied, ck.CRUDApplied, ck.DDLApplied, ck.Refreshed
+	a.CatchupRate, a.CheckpointAt = ck.CatchupRate, ck.UpdatedAt
+	p.Warnings = append(p.Warnings, ck.Warnings...)
+	total := ck.EventsApplied
+	p.TotalEventsApplied = &total
+	if ck.Position == nil {
+		return nil
+	}
+	a.AppliedThrough = &web.OpTime{T: ck.Position.TS.T, I: ck.Position.TS.I}
+	latest, err := coordinator.SourceClock(ctx, n.source)
+	if err != nil {
+		// The lag is unknown, not zero: leave it null rather than fail the whole progress call.
+		n.log.Debug("cannot read the source's latest optime for the lag", zap.Error(err))
+		return nil
+	}
+	a.SourceLatest = &web.OpTime{T: latest.T, I: latest.I}
+	lag := int64(0)
+	if latest.After(ck.Position.TS) {
+		lag = max(int64(latest.T)-int64(ck.Position.TS.T), 0)
+	}
+	p.LagTimeSeconds = &lag
+	p.Lag = &web.Lag{OverallLagSeconds: lag, CRUDLagSeconds: lag, DDLLagSeconds: lag}
+	switch {
+	case lag == 0:
+		zero := int64(0)
+		p.EstimatedSecondsToCEACatchup = &zero
+	case ck.CatchupRate > 1:
+		// The backlog shrinks by (rate - 1) source seconds per second while the source keeps writing.
+		est := int64(math.Ceil(float64(lag) / (ck.CatchupRate - 1)))
+		p.EstimatedSecondsToCEACatchup = &est
+	}
+	p.CanCommit = ck.Error == "" && lag < commitLagSeconds
+	return nil
 }

@@ -1,0 +1,408 @@
+// Package applier keeps the destination current: one node at a time, the holder of the sync's
+// applier lease, reads the source's change events (a cluster-wide change stream, or the oplog)
+// from the last checkpoint and applies them to the destination.
+//
+// The flow of one round: read a batch of events; split its CRUD events into lanes by a hash of
+// (namespace, _id), so that each document's events stay in order while lanes write in parallel,
+// with one ordered bulk write per namespace and lane; apply a DDL event alone, after everything
+// before it and before anything after it (a barrier); then record the batch's position in the
+// checkpoint, fenced by the lease's epoch. Every write is idempotent (see nsWriter.apply), so an
+// applier that dies between applying and checkpointing costs a re-application of one batch, never a
+// lost or doubled effect.
+//
+// The data writes themselves cannot be fenced by the lease without transactions, so a deposed
+// applier must not start one: before each batch the applier checks, on its own monotonic clock,
+// that its lease is still valid for at least a fifth of its TTL, and runs the batch's writes with the
+// lease's validity as their deadline. A process frozen mid-batch (SIGSTOP, a GC pause) wakes up past
+// that deadline and its remaining writes fail before they are sent; the next holder's lease starts
+// only after the old one's TTL, which is later than that deadline.
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/namespace"
+	"github.com/fleetsync/fleetsync/lease"
+)
+
+// Defaults and intervals.
+const (
+	// DefaultLanes is the number of parallel write lanes.
+	DefaultLanes = 8
+	// DefaultBatchEvents bounds a batch: with the read-ahead of one batch, at most twice this many
+	// events are held in memory whatever the backlog (16 MB events at most: a bounded few GB in the
+	// pathological case, typically a few MB).
+	DefaultBatchEvents = 2000
+	// minApplyWindowDivisor: a batch is started only with at least TTL/5 of lease validity left
+	// (2 s of a 10 s lease). Renewals every TTL/3 keep about 0.47 TTL left at worst, so a healthy
+	// holder never waits; one whose renewals fail stops well before its lease can expire.
+	minApplyWindowDivisor = 5
+	// windowCheckInterval is how often the oplog window is compared with the resume point.
+	windowCheckInterval = 10 * time.Second
+	// windowWarnFraction: warn when the resume point is in the oldest tenth of the oplog window.
+	windowWarnFraction = 0.1
+	// errorBackoff is the pause before retrying after a failed batch.
+	errorBackoff = time.Second
+	// rateSmoothing weighs a new catch-up rate sample in the moving average.
+	rateSmoothing = 0.3
+)
+
+// Config is one applier's settings.
+type Config struct {
+	Source, Destination *mongo.Client
+	Meta                *metadata.DB
+	Filter              namespace.Filter
+	// Mode picks the event source: ModeAuto (a change stream where the source has one, else the
+	// oplog), ModeChangeStream or ModeOplog.
+	Mode        string
+	Lanes       int
+	BatchEvents int
+	Log         *zap.Logger
+}
+
+// Run applies change events while kept (the applier lease, from a lease.Store on the checkpoints
+// collection, named after the sync) is held, from the checkpoint or, for a new sync, from the sync's
+// startAtOperationTime. It returns when the lease is lost or ctx ends, or with an error that stops
+// this holding (the node then competes for the lease again).
+func Run(ctx context.Context, cfg Config, kept *lease.Kept) error {
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = DefaultLanes
+	}
+	if cfg.BatchEvents <= 0 {
+		cfg.BatchEvents = DefaultBatchEvents
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	a := &applier{cfg: cfg, kept: kept, ckpt: &checkpointer{
+		coll: cfg.Meta.Collection(metadata.CollCheckpoints), syncID: cfg.Meta.SyncID, lease: kept.Lease(),
+	}}
+	return a.run(kept.Context())
+}
+
+type applier struct {
+	cfg  Config
+	kept *lease.Kept
+	ckpt *checkpointer
+
+	source   string
+	warnings []string
+
+	beforeBatch func() // tests only: runs before each batch's lease check
+}
+
+// batch is what the reader hands to the writer.
+type batch struct {
+	events []changeevent.Event
+	pos    Position
+	err    error
+	readAt time.Time
+}
+
+func (a *applier) run(ctx context.Context) error {
+	log := a.cfg.Log
+	topo, err := probeTopology(ctx, a.cfg.Source)
+	if err != nil {
+		return err
+	}
+	a.source, err = chooseSource(topo, a.cfg.Mode)
+	if err != nil {
+		return a.fail(ctx, err)
+	}
+	syncDoc, err := a.cfg.Meta.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	ck, _, err := ReadCheckpoint(ctx, a.cfg.Meta)
+	if err != nil {
+		return err
+	}
+	from, inclusive := Position{TS: syncDoc.StartAtOperationTime}, true
+	if ck.Position != nil {
+		from, inclusive = *ck.Position, false
+		if ck.Source != a.source {
+			// Switching sources: resume by time; the token of the other kind means nothing here.
+			from.Token = nil
+		}
+	}
+	a.warnings = append([]string(nil), ck.Warnings...)
+	var r reader
+	if a.source == SourceChangeStream {
+		r = newChangeStreamReader(a.cfg.Source, topo, from, inclusive)
+	} else {
+		r = newOplogReader(a.cfg.Source, from, inclusive)
+	}
+	defer r.close(context.Background())
+	log.Info("applying change events", zap.String("source", a.source), zap.Int64("epoch", a.kept.Lease().Epoch),
+		zap.String("from", fmtTS(from.TS)), zap.Bool("resuming", !inclusive))
+
+	// The reader runs one batch ahead of the writer; the channel holds at most one more.
+	batches := make(chan batch, 1)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		defer close(batches)
+		for readCtx.Err() == nil {
+			evs, pos, err := r.next(readCtx, a.cfg.BatchEvents)
+			select {
+			case batches <- batch{events: evs, pos: pos, err: err, readAt: time.Now()}:
+			case <-readCtx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer readers.Wait()
+	defer stopReading()
+
+	var (
+		lastSaved    = from
+		lastRate     float64
+		lastWindow   time.Time
+		rateFrom     = time.Now()
+		rateFromTS   = from.TS
+		sinceCounted batchCounts
+	)
+	for b := range batches {
+		if b.err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return a.fail(ctx, b.err)
+		}
+		if !b.pos.TS.After(lastSaved.TS) && len(b.events) == 0 {
+			continue // nothing new
+		}
+		// The lease must outlive the batch's writes; see the package comment.
+		if a.beforeBatch != nil {
+			a.beforeBatch()
+		}
+		until := a.kept.ValidUntil()
+		if time.Until(until) < a.kept.Lease().TTL/minApplyWindowDivisor {
+			log.Warn("lease validity too short to start a batch; this node stops applying",
+				zap.Duration("left", time.Until(until)), zap.Int("events", len(b.events)))
+			return ErrDeposed
+		}
+		wctx, cancel := context.WithDeadline(ctx, until)
+		n, err := a.applyBatch(wctx, b.events)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+				log.Warn("stopped in the middle of a batch; the next applier re-applies it", zap.Error(err))
+				return ErrDeposed
+			}
+			return a.fail(ctx, err)
+		}
+		sinceCounted.crud += n.crud
+		sinceCounted.ddl += n.ddl
+		sinceCounted.refreshed += n.refreshed
+
+		// Catch-up rate: source seconds applied per wall second, sampled while behind.
+		if el := time.Since(rateFrom); el >= time.Second {
+			applied := float64(int64(b.pos.TS.T) - int64(rateFromTS.T))
+			if len(b.events) >= a.cfg.BatchEvents/2 && applied >= 0 {
+				sample := applied / el.Seconds()
+				if lastRate == 0 {
+					lastRate = sample
+				} else {
+					lastRate = rateSmoothing*sample + (1-rateSmoothing)*lastRate
+				}
+			}
+			rateFrom, rateFromTS = time.Now(), b.pos.TS
+		}
+
+		if err := a.ckpt.save(ctx, a.source, b.pos, sinceCounted, lastRate); err != nil {
+			if errors.Is(err, ErrDeposed) {
+				log.Warn("the applier lease was taken over; this node stops applying")
+				return err
+			}
+			return a.fail(ctx, err)
+		}
+		lastSaved, sinceCounted = b.pos, batchCounts{}
+
+		if time.Since(lastWindow) >= windowCheckInterval {
+			lastWindow = time.Now()
+			a.checkWindow(ctx, b.pos.TS)
+		}
+	}
+	return nil
+}
+
+// applyBatch applies one batch: CRUD events in lanes, DDL events as barriers.
+func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (batchCounts, error) {
+	var n batchCounts
+	var pending []changeevent.Event
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		refreshed, err := a.applyCRUD(ctx, pending)
+		n.crud += int64(len(pending))
+		n.refreshed += refreshed
+		pending = pending[:0]
+		return err
+	}
+	for _, ev := range events {
+		if !a.wanted(ev) {
+			continue
+		}
+		if !ev.Op.IsDDL() {
+			pending = append(pending, ev)
+			continue
+		}
+		if err := flush(); err != nil {
+			return n, err
+		}
+		err := a.applyDDL(ctx, ev)
+		var warn *ddlWarning
+		if errors.As(err, &warn) {
+			a.warn(ctx, warn.msg)
+			err = nil
+		}
+		if err != nil {
+			return n, err
+		}
+		n.ddl++
+		a.cfg.Log.Info("applied a DDL event", zap.String("op", string(ev.Op)), zap.String("ns", ev.NS.String()))
+	}
+	return n, flush()
+}
+
+// wanted reports whether an event concerns user data of this sync.
+func (a *applier) wanted(ev changeevent.Event) bool {
+	if ev.Op == changeevent.DropDatabase {
+		return a.cfg.Filter.UserDatabase(ev.NS.DB)
+	}
+	if ev.Op == changeevent.Rename {
+		return a.cfg.Filter.User(ev.NS) || a.cfg.Filter.User(ev.To)
+	}
+	return a.cfg.Filter.User(ev.NS)
+}
+
+// applyCRUD applies CRUD events in parallel lanes and waits for all of them.
+func (a *applier) applyCRUD(ctx context.Context, events []changeevent.Event) (int64, error) {
+	type key struct {
+		lane int
+		ns   namespace.Namespace
+	}
+	// Per lane and namespace, in source order; the lanes' namespaces are written one after another.
+	groups := map[key][]changeevent.Event{}
+	var order []key
+	for _, ev := range events {
+		k := key{lane: a.lane(ev), ns: ev.NS}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], ev)
+	}
+	lanes := make([][]key, a.cfg.Lanes)
+	for _, k := range order {
+		lanes[k.lane] = append(lanes[k.lane], k)
+	}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		firstErr  error
+		refreshed int64
+	)
+	for _, keys := range lanes {
+		if len(keys) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, k := range keys {
+				w := nsWriter{source: a.cfg.Source, destination: a.cfg.Destination, ns: k.ns}
+				r, err := w.apply(ctx, groups[k])
+				mu.Lock()
+				refreshed += r
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return refreshed, firstErr
+}
+
+// lane is the hash of (namespace, _id) modulo the lane count: one document's events always share
+// a lane, and so keep their order.
+func (a *applier) lane(ev changeevent.Event) int {
+	h := fnv.New32a()
+	h.Write([]byte(ev.NS.String()))
+	h.Write([]byte{0})
+	h.Write([]byte(idKey(ev.DocumentKey.Lookup("_id"))))
+	return int(h.Sum32() % uint32(a.cfg.Lanes))
+}
+
+// fail records err in the checkpoint for /progress, waits a moment, and returns it.
+func (a *applier) fail(ctx context.Context, err error) error {
+	a.cfg.Log.Error("change event application failed; retrying", zap.Error(err))
+	if nerr := a.ckpt.note(ctx, a.warnings, err); errors.Is(nerr, ErrDeposed) {
+		return ErrDeposed
+	}
+	sleepCtx(ctx, errorBackoff)
+	return err
+}
+
+// warn records a warning once.
+func (a *applier) warn(ctx context.Context, msg string) {
+	for _, w := range a.warnings {
+		if w == msg {
+			return
+		}
+	}
+	a.cfg.Log.Warn(msg)
+	a.warnings = append(a.warnings, msg)
+	if err := a.ckpt.note(ctx, a.warnings, nil); err != nil && !errors.Is(err, ErrDeposed) {
+		a.cfg.Log.Warn("cannot record a warning", zap.Error(err))
+	}
+}
+
+// checkWindow warns when the resume point is close to falling off the source's oplog.
+func (a *applier) checkWindow(ctx context.Context, at primitive.Timestamp) {
+	oldest, newest, err := oplogBounds(ctx, a.cfg.Source.Database("local").Collection("oplog.rs"))
+	if err != nil {
+		a.cfg.Log.Debug("cannot read the source's oplog window", zap.Error(err))
+		return
+	}
+	if msg := windowWarning(oldest, newest, at); msg != "" {
+		a.warn(ctx, msg)
+	}
+}
+
+// windowWarning says, when it is so, that the resume point at is within the oldest
+// windowWarnFraction of the oplog window [oldest, newest].
+func windowWarning(oldest, newest, at primitive.Timestamp) string {
+	window := int64(newest.T) - int64(oldest.T)
+	if window <= 0 || oldest.IsZero() || at.T == 0 {
+		return ""
+	}
+	headroom := int64(at.T) - int64(oldest.T)
+	if float64(headroom) >= windowWarnFraction*float64(window) {
+		return ""
+	}
+	return fmt.Sprintf("the applier's resume point is %ds from falling off the source's oplog (window %ds); if it falls off, the sync must start over: let it catch up, or enlarge the source's oplog", max(headroom, 0), window)
+}

@@ -1,0 +1,141 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/lease"
+)
+
+// Position is how far the applier has got: every source event at or before it is applied.
+type Position struct {
+	// TS is the source cluster time through which events are applied: the last oplog entry read,
+	// or the cluster time of the change stream's resume token.
+	TS primitive.Timestamp `bson:"ts"`
+	// Token is the change stream resume token to resume after (change streams only).
+	Token bson.Raw `bson:"token,omitempty"`
+}
+
+// Checkpoint is the sync's document in the checkpoints collection: the applier lease and the
+// resume point it protects. _id is the sync's --id.
+type Checkpoint struct {
+	ID string `bson:"_id"`
+
+	// The applier lease (lease.Field*).
+	Owner string `bson:"owner,omitempty"`
+	Epoch int64  `bson:"epoch,omitempty"`
+
+	// Source is the event source in use: SourceChangeStream or SourceOplog.
+	Source   string    `bson:"source,omitempty"`
+	Position *Position `bson:"position,omitempty"`
+	// UpdatedAt is the destination's time of the last checkpoint.
+	UpdatedAt time.Time `bson:"updatedAt,omitempty"`
+
+	EventsApplied int64 `bson:"eventsApplied"` // CRUD + DDL events applied (filtered-out ones are not counted)
+	CRUDApplied   int64 `bson:"crudApplied"`
+	DDLApplied    int64 `bson:"ddlApplied"`
+	Refreshed     int64 `bson:"refreshed"` // updates applied by re-reading the document from the source
+
+	// CatchupRate is how many seconds of source time the applier applied per second of wall time,
+	// measured over its recent batches while it had a backlog; 0 until measured.
+	CatchupRate float64 `bson:"catchupRate,omitempty"`
+
+	Warnings []string `bson:"warnings,omitempty"` // about the event source (the oplog window, events it cannot apply)
+	Error    string   `bson:"error,omitempty"`    // the applier's last failure, cleared by its next success
+}
+
+// Event sources.
+const (
+	SourceChangeStream = "changeStream"
+	SourceOplog        = "oplog"
+)
+
+// ErrDeposed says the applier lease was lost before a checkpoint could be written: the batch it
+// covers may be applied again by the next applier, which is harmless.
+var ErrDeposed = errors.New("this node no longer holds the applier lease")
+
+// ReadCheckpoint reads the sync's checkpoint; a sync whose applier has never run has none
+// (ok false).
+func ReadCheckpoint(ctx context.Context, meta *metadata.DB) (Checkpoint, bool, error) {
+	var c Checkpoint
+	err := meta.Collection(metadata.CollCheckpoints).FindOne(ctx, bson.D{{Key: "_id", Value: meta.SyncID}}).Decode(&c)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("reading the applier checkpoint of sync %q: %w", meta.SyncID, err)
+	}
+	return c, true, nil
+}
+
+// checkpointer writes checkpoints under one holding of the applier lease.
+type checkpointer struct {
+	coll   *mongo.Collection
+	syncID string
+	lease  lease.Lease
+}
+
+// batchCounts is what one applied batch adds to the checkpoint's counters.
+type batchCounts struct {
+	crud, ddl, refreshed int64
+}
+
+// save records pos (and counts) only while the lease is held, and only if pos is not behind the
+// stored position: a deposed applier that wakes up late can neither move the resume point nor
+// reset it to an older one.
+func (c *checkpointer) save(ctx context.Context, source string, pos Position, n batchCounts, rate float64) error {
+	filter := append(bson.D{
+		{Key: "_id", Value: c.syncID},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "position.ts", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "position.ts", Value: bson.D{{Key: "$lte", Value: pos.TS}}}},
+		}},
+	}, c.lease.Fence()...)
+	set := bson.D{{Key: "source", Value: source}, {Key: "position", Value: pos}}
+	if rate > 0 {
+		set = append(set, bson.E{Key: "catchupRate", Value: rate})
+	}
+	update := bson.D{
+		{Key: "$set", Value: set},
+		{Key: "$unset", Value: bson.D{{Key: "error", Value: ""}}},
+		{Key: "$inc", Value: bson.D{
+			{Key: "eventsApplied", Value: n.crud + n.ddl},
+			{Key: "crudApplied", Value: n.crud},
+			{Key: "ddlApplied", Value: n.ddl},
+			{Key: "refreshed", Value: n.refreshed},
+		}},
+		{Key: "$currentDate", Value: bson.D{{Key: "updatedAt", Value: true}}},
+	}
+	res, err := c.coll.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return fmt.Errorf("saving the applier checkpoint: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrDeposed
+	}
+	return nil
+}
+
+// note records the applier's warnings and last error, fenced like a checkpoint.
+func (c *checkpointer) note(ctx context.Context, warnings []string, failure error) error {
+	set := bson.D{{Key: "warnings", Value: warnings}}
+	if failure != nil {
+		set = append(set, bson.E{Key: "error", Value: failure.Error()})
+	}
+	res, err := c.coll.UpdateOne(ctx, append(bson.D{{Key: "_id", Value: c.syncID}}, c.lease.Fence()...),
+		bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount == 0 {
+		return ErrDeposed
+	}
+	return nil
+}

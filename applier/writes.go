@@ -1,0 +1,184 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
+	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/namespace"
+)
+
+// maxWriteRetries bounds how often one namespace's writes of a batch are retried after a write
+// error turned an update into a refresh; each retry starts after the writes that succeeded.
+const maxWriteRetries = 100
+
+// nsWriter applies one namespace's CRUD events of a batch, in order, as ordered bulk writes.
+type nsWriter struct {
+	source, destination *mongo.Client
+	ns                  namespace.Namespace
+}
+
+// op is one event to write, and the source document for a refresh.
+type op struct {
+	ev      changeevent.Event
+	refresh bool     // re-read from the source: an update without a description, or one that failed
+	doc     bson.Raw // the refreshed document; nil when it is gone from the source
+}
+
+// apply writes events (all of w.ns, in source order) and returns how many were refreshes.
+//
+// Idempotence, which makes re-applying any suffix of the event stream safe: insert and replace
+// are replace-upserts by document key, delete deletes by key, an update either sets/unsets paths
+// to values (its description) or replaces the document with the source's current version (a
+// refresh). A refreshed document may be newer than the events after it in this batch; they are
+// applied on top of it all the same, and the stream's later events bring it to the source's state.
+func (w *nsWriter) apply(ctx context.Context, events []changeevent.Event) (int64, error) {
+	ops := make([]op, len(events))
+	for i, ev := range events {
+		ops[i] = op{ev: ev, refresh: ev.Op == changeevent.Update && ev.Update == nil}
+	}
+	if err := w.fetch(ctx, ops); err != nil {
+		return 0, err
+	}
+	coll := w.destination.Database(w.ns.DB).Collection(w.ns.Coll)
+	from := 0
+	for attempt := 0; from < len(ops); attempt++ {
+		models, owner := w.models(ops[from:])
+		if len(models) == 0 {
+			break
+		}
+		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+		if err == nil {
+			break
+		}
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || attempt >= maxWriteRetries {
+			return 0, fmt.Errorf("applying %d change event(s) to %s: %w", len(ops)-from, w.ns, err)
+		}
+		failed := from + owner[bwe.WriteErrors[0].Index]
+		if ops[failed].refresh {
+			// Even the source's own version of the document cannot be written.
+			return 0, fmt.Errorf("writing the source's version of a document of %s (key %s) failed: %w",
+				w.ns, ops[failed].ev.DocumentKey, err)
+		}
+		// An update whose description does not fit the destination's version of the document
+		// (a path through a value that is no longer a document, say): refresh it instead. The
+		// writes before it are done; the ordered bulk stopped at it.
+		ops[failed].refresh = true
+		if err := w.fetch(ctx, ops[failed:failed+1]); err != nil {
+			return 0, err
+		}
+		from = failed
+	}
+	var refreshed int64
+	for _, o := range ops {
+		if o.refresh {
+			refreshed++
+		}
+	}
+	return refreshed, nil
+}
+
+// fetch reads the current source version of every op marked refresh, by _id in one query.
+func (w *nsWriter) fetch(ctx context.Context, ops []op) error {
+	var ids bson.A
+	for _, o := range ops {
+		if o.refresh {
+			ids = append(ids, o.ev.DocumentKey.Lookup("_id"))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	cur, err := w.source.Database(w.ns.DB).Collection(w.ns.Coll).Find(ctx,
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetCollation(bsonorder.SimpleCollation))
+	if err != nil {
+		return fmt.Errorf("re-reading %d updated document(s) of %s from the source: %w", len(ids), w.ns, err)
+	}
+	defer cur.Close(ctx)
+	docs := map[string]bson.Raw{}
+	for cur.Next(ctx) {
+		doc := bson.Raw(append([]byte(nil), cur.Current...))
+		docs[idKey(doc.Lookup("_id"))] = doc
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("re-reading updated documents of %s from the source: %w", w.ns, err)
+	}
+	for i := range ops {
+		if ops[i].refresh {
+			ops[i].doc = docs[idKey(ops[i].ev.DocumentKey.Lookup("_id"))]
+		}
+	}
+	return nil
+}
+
+// idKey identifies an _id value by its type and bytes.
+func idKey(v bson.RawValue) string {
+	return string(rune(v.Type)) + string(v.Value)
+}
+
+// models turns ops into write models; owner[i] is the index in ops of models[i].
+func (w *nsWriter) models(ops []op) ([]mongo.WriteModel, []int) {
+	var models []mongo.WriteModel
+	var owner []int
+	add := func(i int, m mongo.WriteModel) {
+		models = append(models, m)
+		owner = append(owner, i)
+	}
+	for i, o := range ops {
+		key := o.ev.DocumentKey
+		switch {
+		case o.refresh && o.doc != nil:
+			add(i, mongo.NewReplaceOneModel().SetFilter(key).SetReplacement(o.doc).SetUpsert(true))
+		case o.refresh:
+			add(i, mongo.NewDeleteOneModel().SetFilter(key))
+		case o.ev.Op == changeevent.Insert || o.ev.Op == changeevent.Replace:
+			add(i, mongo.NewReplaceOneModel().SetFilter(key).SetReplacement(o.ev.FullDocument).SetUpsert(true))
+		case o.ev.Op == changeevent.Delete:
+			add(i, mongo.NewDeleteOneModel().SetFilter(key))
+		case o.ev.Op == changeevent.Update:
+			for _, m := range updateModels(key, o.ev.Update) {
+				add(i, m)
+			}
+		}
+	}
+	return models, owner
+}
+
+// updateModels applies an update description: truncations first (a $push with an empty $each and
+// a $slice cuts an array to a length), then sets and unsets, as two updates because MongoDB
+// refuses one update that touches a path and its parent ("a" and "a.3"). Neither upserts: an
+// update of a document the destination does not have is of a document a later event deletes or
+// re-inserts.
+func updateModels(key bson.Raw, u *changeevent.UpdateDescription) []mongo.WriteModel {
+	var out []mongo.WriteModel
+	if len(u.Truncate) > 0 {
+		var push bson.D
+		for _, t := range u.Truncate {
+			push = append(push, bson.E{Key: t.Path, Value: bson.D{{Key: "$each", Value: bson.A{}}, {Key: "$slice", Value: t.NewSize}}})
+		}
+		out = append(out, mongo.NewUpdateOneModel().SetFilter(key).SetUpdate(bson.D{{Key: "$push", Value: push}}))
+	}
+	var update bson.D
+	if len(u.Set) > 0 {
+		update = append(update, bson.E{Key: "$set", Value: u.Set})
+	}
+	if len(u.Unset) > 0 {
+		unset := make(bson.D, len(u.Unset))
+		for i, p := range u.Unset {
+			unset[i] = bson.E{Key: p, Value: ""}
+		}
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	if len(update) > 0 {
+		out = append(out, mongo.NewUpdateOneModel().SetFilter(key).SetUpdate(update))
+	}
+	return out
+}
