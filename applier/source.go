@@ -88,3 +88,14 @@ func chooseSource(t topology, mode string) (string, error) {
 	}
 	return "", fmt.Errorf("--change-source %q is not one of auto, changeStream, oplog", mode)
 }
+
+// CheckSource says which event source the applier will use on source with mode, or why it cannot
+// read change events there: the preflight of /start, so a sync that could never keep the
+// destination current is refused before the copy rather than after it.
+func CheckSource(ctx context.Context, source *mongo.Client, mode string) (string, error) {
+	t, err := probeTopology(ctx, source)
+	if err != nil {
+		return "", err
+	}
+	return chooseSource(t, mode)
+}

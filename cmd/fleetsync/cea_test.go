@@ -273,3 +273,20 @@ func TestDeposedApplierCannotApplyOrCheckpoint(t *testing.T) {
 }
 
 func displayOwner(owner string) string { name, _, _ := strings.Cut(owner, "/"); return name }
+
+// A source that cannot give the forced event source is refused at /start, before any copying, with
+// a sentence that says what to do; the sync stays IDLE.
+func TestStartRefusesAChangeSourceTheSourceLacks(t *testing.T) {
+	t.Parallel()
+	c := sandboxtest.Pair(t)
+	n := startNode(t, c, "solo", "--change-source", "changeStream")
+	r := call(t, "POST", n.api+"/api/v1/start", `{"source":"cluster0","destination":"cluster1"}`)
+	desc, _ := r.body["errorDescription"].(string)
+	if r.status != 400 || r.body["error"] != "InvalidSource" || !strings.Contains(desc, "cannot give a cluster-wide change stream") ||
+		!strings.Contains(desc, "--change-source oplog") {
+		t.Fatalf("start with a change stream the sandbox cannot give: %d %s", r.status, r.raw)
+	}
+	if p := progress(t, n); p.State != metadata.StateIdle {
+		t.Fatalf("the refused start changed the state to %s", p.State)
+	}
+}

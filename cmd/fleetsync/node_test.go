@@ -461,7 +461,7 @@ func TestStartAPIRefusesBadCalls(t *testing.T) {
 	if f, ok := fleet.body["fleet"].(map[string]any); fleet.status != 200 || !ok || f["phase"] != metadata.PhaseApply || f["coordinator"] == nil {
 		t.Errorf("GET /api/v1/fleet: %d %s", fleet.status, fleet.raw)
 	}
-	if p.State != metadata.StateRunning || p.CanCommit || p.CanWrite || p.MongosyncID != "solo" || p.CoordinatorID != "solo" ||
+	if p.State != metadata.StateRunning || p.CanWrite || p.MongosyncID != "solo" || p.CoordinatorID != "solo" ||
 		p.Fleet.NodesAlive != 1 || p.Fleet.StartAtOperationTime == nil || !strings.HasPrefix(p.DirectionMapping.Source, "cluster0: 127.0.0.1:") {
 		t.Errorf("progress after the copy: %+v", p)
 	}
@@ -520,6 +520,8 @@ func TestNodeBadFlagsAreOneLine(t *testing.T) {
 		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--lease-ttl", "100ms"}, "--lease-ttl 100ms is too short"},
 		{[]string{"--cluster0", "mongodb://user:s3cret@a:notaport/", "--cluster1", "mongodb://b:1/"}, "cluster0"},
 		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--verbosity", "loud"}, "--verbosity \"loud\""},
+		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--change-source", "tail"}, "--change-source \"tail\": use auto, changeStream or oplog"},
+		{[]string{"--cluster0", "mongodb://a:1/", "--cluster1", "mongodb://b:1/", "--apply-lanes", "0"}, "--apply-lanes 0: use 1 to 256"},
 	} {
 		r := runFleetsync(t, tc.args...)
 		assertOneLineError(t, r, "node", tc.says)

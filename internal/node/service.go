@@ -35,6 +35,9 @@ func (n *node) Start(ctx context.Context, req web.StartRequest) error {
 	if _, err := coordinator.SourceClock(ctx, n.source); err != nil {
 		return web.BadRequest("InvalidSource", "%v", err)
 	}
+	if _, err := applier.CheckSource(ctx, n.source, n.cfg.ChangeSource); err != nil {
+		return web.BadRequest("InvalidSource", "%v", err)
+	}
 	err := n.meta.Start(ctx)
 	if errors.Is(err, metadata.ErrNotIdle) {
 		s, rerr := n.meta.Sync(ctx)
