@@ -27,7 +27,7 @@ Usage:
                     run one node of a fleet (nodes with the same clusters and --id form one fleet)
   fleetsync verify  --cluster0 URI --cluster1 URI [--include db.coll,...] [--json] [--ignore-field-order]
   fleetsync sandbox [--source-port P] [--destination-port P] [--seed-docs N] [--seed-collections K] [--seed S]
-  fleetsync demo    [--docs N] [--collections K] [--seed S]
+  fleetsync demo    [--docs N] [--collections K] [--seed S] [--nodes N] [--rate OPS] [--apply-for D]
   fleetsync load    --uri URI [--rate 500] [--duration D] [--seed S] [--workers N] [--include db.coll,...]
                     write inserts, updates, replacements and deletes at a steady rate, for testing
   fleetsync bench verify|copy [--docs N] [--collections K] [--runs R] [--workers 1,2,4 (copy only)]
