@@ -99,6 +99,9 @@ type applier struct {
 	source   string
 	warnings []string
 
+	// boundary checkpoints mid-batch, around DDL events (see applyBatch); nil applies without.
+	boundary func(ctx context.Context, i int, ev changeevent.Event, n batchCounts) error
+
 	beforeBatch func() // tests only: runs before each batch's lease check
 }
 
@@ -146,6 +149,10 @@ func (a *applier) run(ctx context.Context) error {
 	defer r.close(context.Background())
 	log.Info("applying change events", zap.String("source", a.source), zap.Int64("epoch", a.kept.Lease().Epoch),
 		zap.String("from", fmtTS(from.TS)), zap.Bool("resuming", !inclusive))
+
+	a.boundary = func(ctx context.Context, _ int, ev changeevent.Event, n batchCounts) error {
+		return a.ckpt.save(ctx, a.source, eventPosition(ev), n, 0)
+	}
 
 	// The reader runs one batch ahead of the writer; the channel holds at most one more.
 	batches := make(chan batch, 1)
@@ -203,6 +210,10 @@ func (a *applier) run(ctx context.Context) error {
 		n, err := a.applyBatch(wctx, b.events)
 		cancel()
 		if err != nil {
+			if errors.Is(err, ErrDeposed) {
+				log.Warn("the applier lease was taken over; this node stops applying")
+				return err
+			}
 			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 				log.Warn("stopped in the middle of a batch; the next applier re-applies it", zap.Error(err))
 				return ErrDeposed
@@ -244,7 +255,15 @@ func (a *applier) run(ctx context.Context) error {
 	return nil
 }
 
-// applyBatch applies one batch: CRUD events in lanes, DDL events as barriers.
+// applyBatch applies one batch: CRUD events in lanes, DDL events as barriers. It returns the counts
+// not yet passed to a.boundary.
+//
+// Around each DDL event the position is checkpointed (through a.boundary) twice: after the events
+// before it, and after it. A batch that is applied again after a takeover then never replays writes
+// to a namespace across the DDL that changed it: replaying inserts to a collection's old name after
+// its rename, say, would create a fresh collection under the old name that a replayed rename (which
+// replaces its target) would then put in place of the renamed one. Only the DDL event itself can be
+// replayed, alone, and every DDL is idempotent on its own.
 func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (batchCounts, error) {
 	var n batchCounts
 	var pending []changeevent.Event
@@ -258,7 +277,18 @@ func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (b
 		pending = pending[:0]
 		return err
 	}
-	for _, ev := range events {
+	// mark checkpoints through events[i], when that is a position a reader can resume after.
+	mark := func(i int) error {
+		if a.boundary == nil || i < 0 || !resumableAfter(events, i) {
+			return nil
+		}
+		if err := a.boundary(ctx, i, events[i], n); err != nil {
+			return err
+		}
+		n = batchCounts{}
+		return nil
+	}
+	for i, ev := range events {
 		if !a.wanted(ev) {
 			continue
 		}
@@ -267,6 +297,9 @@ func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (b
 			continue
 		}
 		if err := flush(); err != nil {
+			return n, err
+		}
+		if err := mark(i - 1); err != nil {
 			return n, err
 		}
 		err := a.applyDDL(ctx, ev)
@@ -280,8 +313,26 @@ func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (b
 		}
 		n.ddl++
 		a.cfg.Log.Info("applied a DDL event", zap.String("op", string(ev.Op)), zap.String("ns", ev.NS.String()))
+		if err := mark(i); err != nil {
+			return n, err
+		}
 	}
 	return n, flush()
+}
+
+// resumableAfter reports whether a reader can resume right after events[i]: a change stream event
+// has its own resume token, but the events of one oplog entry (a transaction's applyOps) share its
+// ts, so only the entry's last event is a position.
+func resumableAfter(events []changeevent.Event, i int) bool {
+	if events[i].ResumeToken != nil {
+		return true
+	}
+	return i == len(events)-1 || events[i].ClusterTime.Before(events[i+1].ClusterTime)
+}
+
+// eventPosition is the position right after ev.
+func eventPosition(ev changeevent.Event) Position {
+	return Position{TS: ev.ClusterTime, Token: ev.ResumeToken}
 }
 
 // wanted reports whether an event concerns user data of this sync.

@@ -446,3 +446,28 @@ func TestChooseSource(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return sub != "" && strings.Contains(s, sub) }
+
+// A mid-batch checkpoint may only fall where a reader can resume: after any change stream event,
+// but only after the last event of an oplog entry (a transaction's events share its ts).
+func TestResumableAfter(t *testing.T) {
+	ts := func(t, i uint32) primitive.Timestamp { return primitive.Timestamp{T: t, I: i} }
+	oplog := []changeevent.Event{
+		{ClusterTime: ts(10, 1)},
+		{ClusterTime: ts(10, 2)}, {ClusterTime: ts(10, 2)}, {ClusterTime: ts(10, 2)}, // one applyOps
+		{ClusterTime: ts(11, 1)},
+	}
+	var got []int
+	for i := range oplog {
+		if resumableAfter(oplog, i) {
+			got = append(got, i)
+		}
+	}
+	if fmt.Sprint(got) != "[0 3 4]" {
+		t.Errorf("oplog: resumable after %v, want [0 3 4]", got)
+	}
+	token := bson.Raw{5, 0, 0, 0, 0}
+	stream := []changeevent.Event{{ClusterTime: ts(10, 2), ResumeToken: token}, {ClusterTime: ts(10, 2), ResumeToken: token}}
+	if !resumableAfter(stream, 0) || !resumableAfter(stream, 1) {
+		t.Error("a change stream event with a resume token must be a resumable position")
+	}
+}

@@ -42,8 +42,14 @@ func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
 		err = ignoreCodes(db.RunCommand(ctx, cmd).Err(), codeNamespaceExists)
 	case changeevent.Drop:
 		err = ignoreCodes(db.Collection(ev.NS.Coll).Drop(ctx), codeNamespaceNotFound)
+		if err == nil {
+			err = a.cfg.Meta.ForgetCatalogEntry(ctx, ev.NS.String())
+		}
 	case changeevent.DropDatabase:
 		err = db.Drop(ctx)
+		if err == nil {
+			err = a.cfg.Meta.ForgetCatalogDatabase(ctx, ev.NS.DB)
+		}
 	case changeevent.Rename:
 		// dropTarget always: the rename succeeded on the source, so whatever the destination still
 		// has under the new name is stale (and without showExpandedEvents a change stream does
@@ -79,6 +85,9 @@ func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
 				err = derr
 				break
 			}
+			if err = a.cfg.Meta.ForgetDeferred(ctx, ev.NS.String(), name); err != nil {
+				break
+			}
 		}
 	case changeevent.CollMod:
 		err = a.collMod(ctx, ev)
@@ -90,7 +99,7 @@ func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
 	if err != nil {
 		var ce mongo.CommandError
 		if errors.As(err, &ce) && ce.Code == codeCommandNotFound {
-			return &ddlWarning{fmt.Sprintf("the destination does not support %s, so %s's %s was not applied", ce.Name, ev.NS, ev.Op)}
+			return &ddlWarning{fmt.Sprintf("the destination does not support %s, so %s on %s was not applied", ev.Op, ev.Op, ev.NS)}
 		}
 		return fmt.Errorf("applying %s of %s to the destination: %w", ev.Op, ev.NS, err)
 	}

@@ -188,3 +188,30 @@ func (m *DB) MoveCatalogEntry(ctx context.Context, from, to string) error {
 	_, err = m.Collection(CollCatalog).DeleteOne(ctx, bson.D{{Key: "_id", Value: CatalogID(m.SyncID, from)}})
 	return err
 }
+
+// ForgetCatalogEntry follows a drop on the source: what commit would have restored on ns no longer
+// applies (a collection created again under the name gets its own record).
+func (m *DB) ForgetCatalogEntry(ctx context.Context, ns string) error {
+	if _, err := m.Collection(CollCatalog).DeleteOne(ctx, bson.D{{Key: "_id", Value: CatalogID(m.SyncID, ns)}}); err != nil {
+		return fmt.Errorf("forgetting the catalog entry of %s: %w", ns, err)
+	}
+	return nil
+}
+
+// ForgetCatalogDatabase follows a dropDatabase on the source.
+func (m *DB) ForgetCatalogDatabase(ctx context.Context, db string) error {
+	if _, err := m.Collection(CollCatalog).DeleteMany(ctx, bson.D{{Key: "sync", Value: m.SyncID}, {Key: "db", Value: db}}); err != nil {
+		return fmt.Errorf("forgetting the catalog entries of database %s: %w", db, err)
+	}
+	return nil
+}
+
+// ForgetDeferred follows a dropIndexes on the source: the dropped index's pending settings go too.
+func (m *DB) ForgetDeferred(ctx context.Context, ns, index string) error {
+	_, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: CatalogID(m.SyncID, ns)}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "deferred", Value: bson.D{{Key: "index", Value: index}}}}}})
+	if err != nil {
+		return fmt.Errorf("forgetting the deferred settings of index %s of %s: %w", index, ns, err)
+	}
+	return nil
+}
