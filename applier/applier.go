@@ -243,6 +243,9 @@ func (a *applier) run(ctx context.Context) error {
 				log.Warn("the applier lease was taken over; this node stops applying")
 				return err
 			}
+			if ctx.Err() != nil {
+				return nil // stopping: the batch is applied again by the next applier
+			}
 			return a.fail(ctx, err)
 		}
 		lastSaved, sinceCounted = b.pos, batchCounts{}

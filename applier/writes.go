@@ -152,32 +152,12 @@ func (w *nsWriter) models(ops []op) ([]mongo.WriteModel, []int) {
 	return models, owner
 }
 
-// updateModels applies an update description: truncations first (a $push with an empty $each and
-// a $slice cuts an array to a length), then sets and unsets, as two updates because MongoDB
-// refuses one update that touches a path and its parent ("a" and "a.3"). Neither upserts: an
-// update of a document the destination does not have is of a document a later event deletes or
-// re-inserts.
+// updateModels applies an update description (see UpdateDescription.Updates). Neither update
+// upserts: an update of a document the destination does not have is of a document a later event
+// deletes or re-inserts.
 func updateModels(key bson.Raw, u *changeevent.UpdateDescription) []mongo.WriteModel {
 	var out []mongo.WriteModel
-	if len(u.Truncate) > 0 {
-		var push bson.D
-		for _, t := range u.Truncate {
-			push = append(push, bson.E{Key: t.Path, Value: bson.D{{Key: "$each", Value: bson.A{}}, {Key: "$slice", Value: t.NewSize}}})
-		}
-		out = append(out, mongo.NewUpdateOneModel().SetFilter(key).SetUpdate(bson.D{{Key: "$push", Value: push}}))
-	}
-	var update bson.D
-	if len(u.Set) > 0 {
-		update = append(update, bson.E{Key: "$set", Value: u.Set})
-	}
-	if len(u.Unset) > 0 {
-		unset := make(bson.D, len(u.Unset))
-		for i, p := range u.Unset {
-			unset[i] = bson.E{Key: p, Value: ""}
-		}
-		update = append(update, bson.E{Key: "$unset", Value: unset})
-	}
-	if len(update) > 0 {
+	for _, update := range u.Updates() {
 		out = append(out, mongo.NewUpdateOneModel().SetFilter(key).SetUpdate(update))
 	}
 	return out

@@ -28,7 +28,7 @@ import (
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return fail(stderr, "bench", errors.New("name a benchmark: 'fleetsync bench verify' or 'fleetsync bench copy'"))
+		return fail(stderr, "bench", errors.New("name a benchmark: 'fleetsync bench verify', 'fleetsync bench copy' or 'fleetsync bench cea'"))
 	}
 	switch args[0] {
 	case "verify":
@@ -39,8 +39,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return runBenchCopy(args[1:], stdout, stderr)
 	case "naive-copy":
 		return runNaiveCopy(args[1:], stdout, stderr)
+	case "cea":
+		return runBenchCEA(args[1:], stdout, stderr)
 	}
-	return fail(stderr, "bench", fmt.Errorf("unknown benchmark %q; available: verify, copy", args[0]))
+	return fail(stderr, "bench", fmt.Errorf("unknown benchmark %q; available: verify, copy, cea", args[0]))
 }
 
 // runBenchVerify measures `fleetsync verify` on two identical seeded sandbox clusters against a

@@ -31,6 +31,7 @@ Usage:
   fleetsync load    --uri URI [--rate 500] [--duration D] [--seed S] [--workers N] [--include db.coll,...]
                     write inserts, updates, replacements and deletes at a steady rate, for testing
   fleetsync bench verify|copy [--docs N] [--collections K] [--runs R] [--workers 1,2,4 (copy only)]
+  fleetsync bench cea [--backlog N] [--runs R] [--rates 500,1000,...] [--memory-backlog N] [--lanes N]
 
 Run 'fleetsync COMMAND -h' for a command's flags.
 `

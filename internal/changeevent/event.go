@@ -95,3 +95,33 @@ type ArrayTruncation struct {
 	Path    string
 	NewSize int
 }
+
+// Updates returns the update documents that apply u, in order: the truncations as one $push with
+// an empty $each and a $slice (which cuts an array to a length), then the sets and unsets. They are
+// two updates because MongoDB refuses one update that touches a path and its parent ("a" and
+// "a.3"). Either may be missing; an empty description gives none.
+func (u *UpdateDescription) Updates() []bson.D {
+	var out []bson.D
+	if len(u.Truncate) > 0 {
+		var push bson.D
+		for _, t := range u.Truncate {
+			push = append(push, bson.E{Key: t.Path, Value: bson.D{{Key: "$each", Value: bson.A{}}, {Key: "$slice", Value: t.NewSize}}})
+		}
+		out = append(out, bson.D{{Key: "$push", Value: push}})
+	}
+	var update bson.D
+	if len(u.Set) > 0 {
+		update = append(update, bson.E{Key: "$set", Value: u.Set})
+	}
+	if len(u.Unset) > 0 {
+		unset := make(bson.D, len(u.Unset))
+		for i, p := range u.Unset {
+			unset[i] = bson.E{Key: p, Value: ""}
+		}
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	if len(update) > 0 {
+		out = append(out, update)
+	}
+	return out
+}
