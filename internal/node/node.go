@@ -347,57 +347,47 @@ func (n *node) watchState(ctx context.Context) {
 
 // coordinate competes for the coordinator lease and coordinates while it holds it.
 func (n *node) coordinate(ctx context.Context) {
-	store := lease.NewStore(n.meta.Syncs())
-	owner := n.owner + "/coordinator"
-	for ctx.Err() == nil {
-		l, err := store.Acquire(ctx, n.cfg.SyncID, owner, n.cfg.LeaseTTL)
-		var held *lease.HeldError
-		switch {
-		case errors.As(err, &held):
-			sleep(ctx, n.cfg.LeaseTTL/3)
-			continue
-		case err != nil:
-			if ctx.Err() == nil {
-				n.log.Warn("cannot acquire the coordinator lease", zap.Error(err))
-			}
-			sleep(ctx, n.cfg.LeaseTTL/3)
-			continue
-		}
-		n.log.Info("this node is the coordinator", zap.Int64("epoch", l.Epoch))
-		kept := lease.Keep(ctx, store, l)
-		err = coordinator.Run(kept.Context(), coordinator.Config{
-			Source: n.source, Destination: n.destination, Meta: n.meta, Partitions: n.partitions, Lease: l,
+	n.serveLease(ctx, n.meta.Syncs(), "coordinator", func(ctx context.Context, kept *lease.Kept) error {
+		return coordinator.Run(ctx, coordinator.Config{
+			Source: n.source, Destination: n.destination, Meta: n.meta, Partitions: n.partitions, Lease: kept.Lease(),
 			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, PartitionTargetBytes: n.cfg.PartitionTargetBytes,
 			Log: n.log.Named("coordinator"),
 		})
-		lost := kept.Err()
-		kept.Stop()
-		if ctx.Err() != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := store.Release(rctx, l); err != nil {
-				n.log.Warn("releasing the coordinator lease", zap.Error(err))
-			}
-			cancel()
-			return
-		}
-		n.log.Warn("no longer the coordinator", zap.NamedError("lease", lost), zap.Error(err))
-	}
+	})
 }
 
 // apply competes for the applier lease once the sync reaches its apply phase, and applies change
 // events while it holds it.
 func (n *node) apply(ctx context.Context) {
-	store := lease.NewStore(n.meta.Collection(metadata.CollCheckpoints))
-	owner := n.owner + "/applier"
-	for ctx.Err() == nil {
-		s, changed := n.state()
-		if s.State != metadata.StateRunning || s.Phase != metadata.PhaseApply {
+	n.serveLease(ctx, n.meta.Collection(metadata.CollCheckpoints), "applier", func(ctx context.Context, kept *lease.Kept) error {
+		for {
+			// Holding the lease before the phase needs it costs nothing and lets the phase start
+			// at once; but the applier only runs in its phase.
+			s, changed := n.state()
+			if s.State == metadata.StateRunning && s.Phase == metadata.PhaseApply {
+				break
+			}
 			select {
 			case <-ctx.Done():
+				return nil
 			case <-changed:
 			}
-			continue
 		}
+		return applier.Run(ctx, applier.Config{
+			Source: n.source, Destination: n.destination, Meta: n.meta,
+			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, Mode: n.cfg.ChangeSource,
+			Lanes: n.cfg.ApplyLanes, Log: n.log.Named("applier"),
+		}, kept)
+	})
+}
+
+// serveLease competes for the fleet-wide lease named after the sync in coll, and runs work under it
+// (kept alive by a Keeper) while it holds it, until ctx ends; then it releases the lease, so another
+// node takes over at once rather than after the TTL. role names the lease in the log.
+func (n *node) serveLease(ctx context.Context, coll *mongo.Collection, role string, work func(context.Context, *lease.Kept) error) {
+	store := lease.NewStore(coll)
+	owner := n.owner + "/" + role
+	for ctx.Err() == nil {
 		l, err := store.Acquire(ctx, n.cfg.SyncID, owner, n.cfg.LeaseTTL)
 		var held *lease.HeldError
 		switch {
@@ -406,29 +396,25 @@ func (n *node) apply(ctx context.Context) {
 			continue
 		case err != nil:
 			if ctx.Err() == nil {
-				n.log.Warn("cannot acquire the applier lease", zap.Error(err))
+				n.log.Warn("cannot acquire the "+role+" lease", zap.Error(err))
 			}
 			sleep(ctx, n.cfg.LeaseTTL/3)
 			continue
 		}
-		n.log.Info("this node is the applier", zap.Int64("epoch", l.Epoch))
+		n.log.Info("this node is the "+role, zap.Int64("epoch", l.Epoch))
 		kept := lease.Keep(ctx, store, l)
-		err = applier.Run(kept.Context(), applier.Config{
-			Source: n.source, Destination: n.destination, Meta: n.meta,
-			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, Mode: n.cfg.ChangeSource,
-			Lanes: n.cfg.ApplyLanes, Log: n.log.Named("applier"),
-		}, kept)
+		err = work(kept.Context(), kept)
 		lost := kept.Err()
 		kept.Stop()
 		if ctx.Err() != nil {
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if err := store.Release(rctx, l); err != nil {
-				n.log.Warn("releasing the applier lease", zap.Error(err))
+				n.log.Warn("releasing the "+role+" lease", zap.Error(err))
 			}
 			cancel()
 			return
 		}
-		n.log.Warn("no longer the applier", zap.NamedError("lease", lost), zap.Error(err))
+		n.log.Warn("no longer the "+role, zap.NamedError("lease", lost), zap.Error(err))
 	}
 }
 
