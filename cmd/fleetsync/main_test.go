@@ -115,13 +115,20 @@ func (b *lockedBuffer) String() string {
 func startBackground(t *testing.T, args ...string) *background {
 	t.Helper()
 	cmd := fleetsync(context.Background(), args...)
-	stdout, err := cmd.StdoutPipe()
+	// An os.Pipe the test owns, not cmd.StdoutPipe: Wait (called as soon as the process exits)
+	// closes a StdoutPipe, and with it whatever the process printed last and the test has not read
+	// yet (a summary line printed just before exiting). This pipe's read end stays readable to EOF.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { stdout.Close() })
+	cmd.Stdout = w
 	b := &background{cmd: cmd, stdout: bufio.NewReader(stdout), stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = b.stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close() // the child has its own copy
+	if err != nil {
 		t.Fatal(err)
 	}
 	go func() {
