@@ -151,15 +151,23 @@ func (n *node) applierProgress(ctx context.Context, p *web.Progress) error {
 	}
 	p.LagTimeSeconds = &lag
 	p.Lag = &web.Lag{OverallLagSeconds: lag, CRUDLagSeconds: lag, DDLLagSeconds: lag}
-	switch {
-	case lag == 0:
-		zero := int64(0)
-		p.EstimatedSecondsToCEACatchup = &zero
-	case ck.CatchupRate > 1:
-		// The backlog shrinks by (rate - 1) source seconds per second while the source keeps writing.
-		est := int64(math.Ceil(float64(lag) / (ck.CatchupRate - 1)))
-		p.EstimatedSecondsToCEACatchup = &est
-	}
+	p.EstimatedSecondsToCEACatchup = catchupEstimate(lag, ck.CatchupRate)
 	p.CanCommit = ck.Error == "" && lag < commitLagSeconds
 	return nil
+}
+
+// catchupEstimate is how long the applier needs to catch up a lag (seconds of source time) at its
+// measured rate (source seconds applied per second): the backlog shrinks by rate - 1 source seconds
+// per second while the source keeps writing. nil means unknown: no rate measured yet, or the
+// applier is not gaining on the source.
+func catchupEstimate(lag int64, rate float64) *int64 {
+	est := int64(0)
+	switch {
+	case lag <= 0:
+	case rate > 1:
+		est = int64(math.Ceil(float64(lag) / (rate - 1)))
+	default:
+		return nil
+	}
+	return &est
 }
