@@ -1,8 +1,9 @@
 package applier
 
 // Real documents through the parser and the writers. Every event in these tests is a change
-// stream event or an oplog entry as MongoDB 6.0/7.0 sends it: the fixtures of internal/changeevent's
-// tests, copied verbatim (with their comments) at the end of this file. Each is parsed by
+// stream event or an oplog entry as MongoDB 6.0/7.0 sends it: the fixtures that internal/changeevent's
+// tests read too, from package realdocs (internal/changeevent/realdocs, which says where each comes
+// from), and at the end of this file three entries only these tests use. Each is parsed by
 // changeevent.FromChangeStream or FromOplog and applied by the applier's own batch path (applyBatch:
 // CRUD events in lanes through nsWriter, DDL events through applyDDL) to a sandbox destination that
 // holds a known earlier version of the data, and the destination's documents, collections, indexes
@@ -34,6 +35,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/changeevent/realdocs"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
@@ -47,7 +49,8 @@ func TestRealDocInsertsAndDeletes(t *testing.T) {
 	d.seed(t, d.dst, "engineering.users",
 		`{"_id": {"$oid": "599af247bb69cd89961c986d"}, "name": "Alice (old)", "userName": "alice123", "email": "old@example.com"}`)
 
-	inserts := append(parseChangeStream(t, csInsert), parseOplog(t, opInsert, opInsertSharded, opInsertWithoutO2)...)
+	inserts := append(parseChangeStream(t, realdocs.ChangeStreamInsert),
+		parseOplog(t, realdocs.OplogInsert, realdocs.OplogInsertShardedRetryable, realdocs.OplogInsertWithoutO2)...)
 	d.step(t, "inserts", inserts, func(t *testing.T, _ batchCounts) {
 		// A replace-upsert over the older version: any field order (see the file comment).
 		d.assertDocsAnyOrder(t, "engineering.users",
@@ -59,7 +62,7 @@ func TestRealDocInsertsAndDeletes(t *testing.T) {
 			`{"_id": 17, "status": "new"}`)
 	})
 
-	deletes := append(parseChangeStream(t, csDelete), parseOplog(t, opDelete)...)
+	deletes := append(parseChangeStream(t, realdocs.ChangeStreamDelete), parseOplog(t, realdocs.OplogDelete)...)
 	d.step(t, "deletes", deletes, func(t *testing.T, _ batchCounts) {
 		d.assertDocs(t, "engineering.users")
 		d.assertDocs(t, "shop.orders",
@@ -78,7 +81,8 @@ func TestRealDocReplacements(t *testing.T) {
 		`{"_id": {"$oid": "6553f1000000000000000001"}, "status": "paid", "customerId": 7, "items": [{"sku": "A-1", "qty": 2}]}`,
 		`{"_id": 17, "qty": 4, "sku": "A-1"}`)
 
-	events := append(parseChangeStream(t, csReplace), parseOplog(t, opReplacement, opReplacementWithoutID)...)
+	events := append(parseChangeStream(t, realdocs.ChangeStreamReplace),
+		parseOplog(t, realdocs.OplogReplacement, realdocs.OplogReplacementWithoutID)...)
 	d.applyTwice(t, events, func(t *testing.T, _ batchCounts) {
 		// Any field order: the sandbox keeps the stored order on a replace
 		// (mongoJavaServerKeepsFieldOrderOnReplace); MongoDB takes the replacement's.
@@ -106,8 +110,8 @@ func TestRealDocUpdateDescriptionsFromAChangeStream(t *testing.T) {
 		"email": "alice@10gen.com", "team": "replication",
 		"vacation_time": [` + strings.Join(vacation[:36], ", ") + `]}`
 	for _, tc := range []struct{ name, doc string }{
-		{"updateDescription", csUpdateTruncatedArrays},
-		{"rawUpdateDescription", csRawUpdateDescription},
+		{"updateDescription", realdocs.ChangeStreamUpdateTruncatedArrays},
+		{"rawUpdateDescription", realdocs.ChangeStreamRawUpdateDescription},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newRealDocs(t)
@@ -123,7 +127,7 @@ func TestRealDocUpdateDescriptionsFromAChangeStream(t *testing.T) {
 		// The page's second $push: scores had one element, the new one is reported as scores.1.
 		d.seed(t, d.dst, "communication_chat.students",
 			`{"_id": {"$oid": "642ad66b5dc4b11bea5f4319"}, "student_id": 1, "scores": [0.75]}`)
-		d.applyTwice(t, parseChangeStream(t, csUpdateArrayElement), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseChangeStream(t, realdocs.ChangeStreamUpdateArrayElement), func(t *testing.T, _ batchCounts) {
 			d.assertDocs(t, "communication_chat.students",
 				`{"_id": {"$oid": "642ad66b5dc4b11bea5f4319"}, "student_id": 1, "scores": [0.75, 0.94]}`)
 		})
@@ -172,7 +176,7 @@ func TestRealDocOplogDiffMatchesTheUpdateOperators(t *testing.T) {
 	}
 
 	d.seed(t, d.dst, "shop.orders", before)
-	events := parseOplog(t, opUpdateV2, opUpdateV2Nested, opUpdateV2Push)
+	events := parseOplog(t, realdocs.OplogV2DiffSet, realdocs.OplogV2DiffNested, realdocs.OplogV2DiffPush)
 	for _, ev := range events {
 		if ev.Update == nil {
 			t.Fatalf("%s at %v has no update description: it would be refreshed, not applied", ev.Op, ev.ClusterTime)
@@ -192,7 +196,7 @@ func TestRealDocOplogV1SetAndUnset(t *testing.T) {
 		`{"_id": {"$oid": "6553f1000000000000000001"}, "customerId": 7, "status": "new", "coupon": "WELCOME10",
 		  "address": {"city": "Hamburg", "zip": "20095"}, "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}]}`,
 		`{"_id": 17, "sku": "A-1", "qty": 1}`)
-	d.applyTwice(t, parseOplog(t, opUpdateV1, opUpdateWithoutV), func(t *testing.T, _ batchCounts) {
+	d.applyTwice(t, parseOplog(t, realdocs.OplogV1SetUnset, realdocs.OplogUpdateWithoutV), func(t *testing.T, _ batchCounts) {
 		d.assertDocs(t, "shop.orders",
 			`{"_id": {"$oid": "6553f1000000000000000001"}, "customerId": 7, "status": "paid",
 			  "address": {"city": "Berlin", "zip": "20095"}, "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 3}]}`,
@@ -209,7 +213,7 @@ func TestRealDocUpdatesWithoutADescriptionAreRefreshed(t *testing.T) {
 	d.seed(t, d.dst, "engineering.people", `{"_id": 1, "name": "Ada", "residences": [{"0": "Paris"}]}`)
 	d.seed(t, d.src, "shop.stock", `{"_id": "A-1", "sku": "A-1", "qty": 6, "updatedBy": "web"}`)
 	d.seed(t, d.dst, "shop.stock", `{"_id": "A-1", "sku": "A-1", "qty": 7}`)
-	events := append(parseChangeStream(t, csUpdateBelowNumericField), parseOplog(t, opUpdateIncRefresh)...)
+	events := append(parseChangeStream(t, realdocs.ChangeStreamUpdateBelowNumericField), parseOplog(t, realdocs.OplogUpdateInc)...)
 	for _, ev := range events {
 		if ev.Update != nil {
 			t.Fatalf("%s of %s has a description %+v; these events are the parser's refreshes", ev.Op, ev.NS, ev.Update)
@@ -233,7 +237,7 @@ func TestRealDocUpdatesWithoutADescriptionAreRefreshed(t *testing.T) {
 		d := newRealDocs(t)
 		d.seed(t, d.src, "engineering.people", `{"_id": 1, "name": "Ada", "home.town": "London"}`)
 		d.seed(t, d.dst, "engineering.people", `{"_id": 1, "name": "Ada", "home.town": "Paris"}`)
-		events := parseChangeStream(t, csUpdateDottedField)
+		events := parseChangeStream(t, realdocs.ChangeStreamUpdateDottedField)
 		if events[0].Update != nil {
 			t.Fatalf("the update of home.town has a description %+v; it is the parser's refresh", events[0].Update)
 		}
@@ -259,8 +263,8 @@ func TestRealDocOplogTransactions(t *testing.T) {
 		`{"_id": {"$oid": "6553f1000000000000000009"}, "customerId": 7}`,
 		`{"_id": {"$oid": "655300000000000000000010"}, "customerId": 8}`,
 		`{"_id": 1}`, `{"_id": 2}`, `{"_id": 3}`)
-	events := parseOplog(t, opTransaction, opLargeTransactionPart, opLargeTransactionEnd, opPrepare, opCommitPrepared,
-		opTransactionWithDDL, opBatchedDeletes)
+	events := parseOplog(t, realdocs.OplogTransaction, realdocs.OplogLargeTransactionPart, realdocs.OplogLargeTransactionEnd,
+		realdocs.OplogPrepare, realdocs.OplogCommitPrepared, realdocs.OplogTransactionWithDDL, realdocs.OplogBatchedDeletes)
 	d.applyTwice(t, events, func(t *testing.T, n batchCounts) {
 		if n != (batchCounts{crud: 9, ddl: 2}) {
 			t.Errorf("%+v, want 9 CRUD events (3+1+1+1+1+2) and 2 DDL events (create, createIndexes), none refreshed", n)
@@ -280,20 +284,20 @@ func TestRealDocDDLFromTheOplog(t *testing.T) {
 	ctx := context.Background()
 	t.Run("create", func(t *testing.T) {
 		d := newRealDocs(t)
-		d.applyTwice(t, parseOplog(t, opCreate), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseOplog(t, realdocs.OplogCreate), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "shop", "orders")
 		})
 	})
 
 	t.Run("indexes and collMod", func(t *testing.T) {
 		d := newRealDocs(t)
-		d.step(t, "create, createIndexes", parseOplog(t, opCreate, opCreateIndexes), func(t *testing.T, _ batchCounts) {
+		d.step(t, "create, createIndexes", parseOplog(t, realdocs.OplogCreate, realdocs.OplogCreateIndexes), func(t *testing.T, _ batchCounts) {
 			d.assertIndexes(t, "shop.orders", `{"key": {"_id": 1}, "name": "_id_"}`, `{"key": {"sku": 1}, "name": "sku_1"}`)
 		})
 
 		// A unique and a TTL index: built without uniqueness and with the largest expireAfterSeconds
 		// (the destination must expire nothing by itself), and recorded for commit to restore.
-		d.step(t, "unique and TTL indexes", parseOplog(t, opCommitIndexBuild, opCreateIndexesTTL), func(t *testing.T, _ batchCounts) {
+		d.step(t, "unique and TTL indexes", parseOplog(t, realdocs.OplogCommitIndexBuild, opCreateIndexesTTL), func(t *testing.T, _ batchCounts) {
 			d.assertIndexes(t, "shop.orders",
 				`{"key": {"_id": 1}, "name": "_id_"}`,
 				`{"key": {"sku": 1}, "name": "sku_1"}`,
@@ -305,7 +309,7 @@ func TestRealDocDDLFromTheOplog(t *testing.T) {
 
 		// The sandbox has no collMod: the applier turns the server's CommandNotFound into a warning,
 		// recorded once in the checkpoint, and goes on.
-		collMods := parseOplog(t, opCollModIndex, opCollModValidator)
+		collMods := parseOplog(t, realdocs.OplogCollModIndex, realdocs.OplogCollModValidator)
 		for _, ev := range collMods {
 			var warn *ddlWarning
 			if err := d.a.applyDDL(ctx, ev); !errors.As(err, &warn) {
@@ -327,7 +331,7 @@ func TestRealDocDDLFromTheOplog(t *testing.T) {
 			d.assertWarnings(t, warnings...)
 		})
 
-		d.step(t, "dropIndexes", parseOplog(t, opDropIndexes), func(t *testing.T, _ batchCounts) {
+		d.step(t, "dropIndexes", parseOplog(t, realdocs.OplogDropIndexes), func(t *testing.T, _ batchCounts) {
 			d.assertIndexes(t, "shop.orders",
 				`{"key": {"_id": 1}, "name": "_id_"}`,
 				`{"key": {"customerId": 1, "createdAt": -1}, "name": "customerId_1_createdAt_-1"}`,
@@ -340,7 +344,7 @@ func TestRealDocDDLFromTheOplog(t *testing.T) {
 		d := newRealDocs(t)
 		d.seed(t, d.dst, "shop.orders", `{"_id": 1}`, `{"_id": 2}`)
 		d.seed(t, d.dst, "shop.carts", `{"_id": 1}`)
-		d.applyTwice(t, parseOplog(t, opDrop), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseOplog(t, realdocs.OplogDrop), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "shop", "carts")
 		})
 	})
@@ -351,7 +355,7 @@ func TestRealDocDDLFromTheOplog(t *testing.T) {
 		d.seed(t, d.dst, "shop.orders_tmp", `{"_id": 1, "v": "new"}`, `{"_id": 2, "v": "new"}`, `{"_id": 3, "v": "new"}`)
 		d.putCatalog(t, "shop.orders", metadata.DeferredIndexChange{Index: "email_1", Unique: true})
 		d.putCatalog(t, "shop.orders_tmp", metadata.DeferredIndexChange{Index: "sku_1", Unique: true})
-		d.applyTwice(t, parseOplog(t, opRenameReplacingTarget), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseOplog(t, realdocs.OplogRenameReplacingTarget), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "shop", "orders")
 			d.assertDocs(t, "shop.orders", `{"_id": 1, "v": "new"}`, `{"_id": 2, "v": "new"}`, `{"_id": 3, "v": "new"}`)
 			// What commit must restore follows the collection; the replaced target's is gone.
@@ -367,7 +371,7 @@ func TestRealDocDDLFromTheOplog(t *testing.T) {
 		// does not exist yet (a NullPointerException inside the server); MongoDB creates it. The
 		// archive database exists here.
 		d.seed(t, d.dst, "archive.other", `{"_id": 1}`)
-		d.applyTwice(t, parseOplog(t, opRename), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseOplog(t, realdocs.OplogRename), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "shop")
 			d.assertCollections(t, "archive", "orders_2023", "other")
 			d.assertDocs(t, "archive.orders_2023", `{"_id": 1}`, `{"_id": 2}`)
@@ -379,7 +383,7 @@ func TestRealDocDDLFromTheOplog(t *testing.T) {
 		d.seed(t, d.dst, "shop.orders", `{"_id": 1}`)
 		d.seed(t, d.dst, "shop.carts", `{"_id": 1}`)
 		d.seed(t, d.dst, "archive.other", `{"_id": 1}`)
-		d.applyTwice(t, parseOplog(t, opDropDatabase), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseOplog(t, realdocs.OplogDropDatabase), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "shop")
 			d.assertCollections(t, "archive", "other")
 		})
@@ -390,7 +394,7 @@ func TestRealDocDDLFromAChangeStream(t *testing.T) {
 	ctx := context.Background()
 	t.Run("create", func(t *testing.T) {
 		d := newRealDocs(t)
-		d.applyTwice(t, parseChangeStream(t, csCreate), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseChangeStream(t, realdocs.ChangeStreamCreate), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "test", "names")
 		})
 	})
@@ -398,10 +402,10 @@ func TestRealDocDDLFromAChangeStream(t *testing.T) {
 	t.Run("createIndexes and dropIndexes", func(t *testing.T) {
 		d := newRealDocs(t)
 		d.seed(t, d.dst, "test.authors", `{"_id": 1, "name": "Ursula"}`)
-		d.step(t, "createIndexes", parseChangeStream(t, csCreateIndexes), func(t *testing.T, _ batchCounts) {
+		d.step(t, "createIndexes", parseChangeStream(t, realdocs.ChangeStreamCreateIndexes), func(t *testing.T, _ batchCounts) {
 			d.assertIndexes(t, "test.authors", `{"key": {"_id": 1}, "name": "_id_"}`, `{"key": {"name": 1}, "name": "name_1"}`)
 		})
-		d.step(t, "dropIndexes", parseChangeStream(t, csDropIndexes), func(t *testing.T, _ batchCounts) {
+		d.step(t, "dropIndexes", parseChangeStream(t, realdocs.ChangeStreamDropIndexes), func(t *testing.T, _ batchCounts) {
 			d.assertIndexes(t, "test.authors", `{"key": {"_id": 1}, "name": "_id_"}`)
 		})
 	})
@@ -409,7 +413,8 @@ func TestRealDocDDLFromAChangeStream(t *testing.T) {
 	t.Run("modify and shardCollection are warnings", func(t *testing.T) {
 		d := newRealDocs(t)
 		d.seed(t, d.dst, "test.authors", `{"_id": 1, "name": "Ursula", "age": 88}`)
-		events := parseChangeStream(t, csModifyIndex, csModifyValidator, csShardCollection)
+		events := parseChangeStream(t,
+			realdocs.ChangeStreamModifyIndex, realdocs.ChangeStreamModifyValidator, realdocs.ChangeStreamShardCollection)
 		for _, ev := range events {
 			var warn *ddlWarning
 			if err := d.a.applyDDL(ctx, ev); !errors.As(err, &warn) {
@@ -427,7 +432,7 @@ func TestRealDocDDLFromAChangeStream(t *testing.T) {
 	t.Run("rename", func(t *testing.T) {
 		d := newRealDocs(t)
 		d.seed(t, d.dst, "engineering.users", `{"_id": 1, "name": "Alice"}`, `{"_id": 2, "name": "Bob"}`)
-		d.applyTwice(t, parseChangeStream(t, csRename), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseChangeStream(t, realdocs.ChangeStreamRename), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "engineering", "people")
 			d.assertDocs(t, "engineering.people", `{"_id": 1, "name": "Alice"}`, `{"_id": 2, "name": "Bob"}`)
 		})
@@ -437,7 +442,7 @@ func TestRealDocDDLFromAChangeStream(t *testing.T) {
 		d := newRealDocs(t)
 		d.seed(t, d.dst, "engineering.users", `{"_id": 1, "name": "Alice"}`)
 		d.seed(t, d.dst, "engineering.people", `{"_id": 1, "name": "Alice (old)"}`, `{"_id": 9, "name": "Mallory"}`)
-		d.applyTwice(t, parseChangeStream(t, csRenameReplacingTarget), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseChangeStream(t, realdocs.ChangeStreamRenameReplacingTarget), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "engineering", "people")
 			d.assertDocs(t, "engineering.people", `{"_id": 1, "name": "Alice"}`)
 		})
@@ -447,7 +452,7 @@ func TestRealDocDDLFromAChangeStream(t *testing.T) {
 		d := newRealDocs(t)
 		d.seed(t, d.dst, "engineering.users", `{"_id": 1}`)
 		d.seed(t, d.dst, "engineering.people", `{"_id": 1}`)
-		d.applyTwice(t, parseChangeStream(t, csDrop), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseChangeStream(t, realdocs.ChangeStreamDrop), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "engineering", "people")
 		})
 	})
@@ -457,7 +462,7 @@ func TestRealDocDDLFromAChangeStream(t *testing.T) {
 		d.seed(t, d.dst, "engineering.users", `{"_id": 1}`)
 		d.seed(t, d.dst, "engineering.people", `{"_id": 1}`)
 		d.seed(t, d.dst, "test.names", `{"_id": 1}`)
-		d.applyTwice(t, parseChangeStream(t, csDropDatabase), func(t *testing.T, _ batchCounts) {
+		d.applyTwice(t, parseChangeStream(t, realdocs.ChangeStreamDropDatabase), func(t *testing.T, _ batchCounts) {
 			d.assertCollections(t, "engineering")
 			d.assertCollections(t, "test", "names")
 		})
@@ -476,13 +481,13 @@ func TestRealDocCreateSendsTheSourceOptions(t *testing.T) {
 		ev                           changeevent.Event
 	}{
 		{
-			name: "oplog", ns: "shop.audit", ev: parseOplog(t, opCreateCappedWithValidator)[0],
+			name: "oplog", ns: "shop.audit", ev: parseOplog(t, realdocs.OplogCreateCappedWithValidator)[0],
 			sent: `{"create": "audit", "capped": true, "size": {"$numberLong": "1048576"},
 				"validator": {"action": {"$exists": true}}, "validationLevel": "moderate"}`,
 			sentUncapped: `{"create": "audit", "validator": {"action": {"$exists": true}}, "validationLevel": "moderate"}`,
 		},
 		{
-			name: "change stream", ns: "test.log", ev: parseChangeStream(t, csCreateWithOptions)[0],
+			name: "change stream", ns: "test.log", ev: parseChangeStream(t, realdocs.ChangeStreamCreateWithOptions)[0],
 			sent: `{"create": "log", "capped": true, "size": {"$numberLong": "1048576"},
 				"collation": {"locale": "fr", "caseLevel": false, "caseFirst": "off", "strength": 3, "numericOrdering": false,
 					"alternate": "non-ignorable", "maxVariable": "punct", "normalization": false, "backwards": false, "version": "57.1"}}`,
@@ -541,7 +546,8 @@ func TestRealDocRenameReappliedAfterWritesToTheOldName(t *testing.T) {
 		`{"_id": {"$oid": "58a4eb4a30c75625e00d2820"}, "name": "Alice", "userName": "alice123",
 		  "email": "alice@example.com", "phoneNumber": "+1 555 0100", "team": "replication", "vacation_time": [1, 2]}`,
 		`{"_id": {"$oid": "599af247bb69cd89961c986e"}, "name": "Bob", "userName": "bob42"}`)
-	events := parseChangeStream(t, csInsert, csUpdateTruncatedArrays, csRename)
+	events := parseChangeStream(t,
+		realdocs.ChangeStreamInsert, realdocs.ChangeStreamUpdateTruncatedArrays, realdocs.ChangeStreamRename)
 	check := func(t *testing.T) {
 		d.assertCollections(t, "engineering", "people")
 		d.assertDocsAnyOrder(t, "engineering.people",
@@ -572,7 +578,8 @@ func TestRealDocRenameReappliedAfterWritesToTheOldName(t *testing.T) {
 
 func TestRealDocDropForgetsDeferredIndexChanges(t *testing.T) {
 	d := newRealDocs(t)
-	events := parseOplog(t, opCreate, opCommitIndexBuild, opDrop, opCreate, opCreateIndexesEmailNotUnique)
+	events := parseOplog(t,
+		realdocs.OplogCreate, realdocs.OplogCommitIndexBuild, realdocs.OplogDrop, realdocs.OplogCreate, opCreateIndexesEmailNotUnique)
 	d.applyTwice(t, events, func(t *testing.T, _ batchCounts) {
 		d.assertIndexes(t, "shop.orders", `{"key": {"_id": 1}, "name": "_id_"}`, `{"key": {"email": 1}, "name": "email_1"}`)
 		d.assertDeferred(t, "shop.orders", map[string]string{})
@@ -997,649 +1004,12 @@ func (d *realDocs) assertWarnings(t *testing.T, want ...string) {
 	}
 }
 
-// Change stream events: the documents of internal/changeevent/changestream_test.go, copied verbatim
-// with their comments. Its introduction says where they come from:
-//
-// The documents below are the examples of MongoDB's "Change Events" reference pages
-// (https://www.mongodb.com/docs/manual/reference/change-events/<event>/, 6.0 and 7.0), written in
-// relaxed Extended JSON. The pages elide some values as <Resume Token>, <Timestamp>, <ISODate>;
-// those are filled in with values of the shape a server sends: a resume token is
-// {_data: "82" + clusterTime as 8 hex bytes + ...} (the two real tokens of the update page are
-// used as they are), and wallTime matches clusterTime. Where a page has no example for a variant
-// (a rename with showExpandedEvents, a create with options), the document is built the way the
-// server builds it in src/mongo/db/pipeline/change_stream_event_transform.cpp, and says so.
-const (
-
-	// change-events/insert: the example on a collection sharded on {userName, _id}.
-	csInsert = `{
-		"_id": {"_data": "82642AD66B000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "insert",
-		"clusterTime": {"$timestamp": {"t": 1680529003, "i": 1}},
-		"wallTime": {"$date": "2023-04-03T13:36:43Z"},
-		"ns": {"db": "engineering", "coll": "users"},
-		"documentKey": {"userName": "alice123", "_id": {"$oid": "599af247bb69cd89961c986d"}},
-		"fullDocument": {"_id": {"$oid": "599af247bb69cd89961c986d"}, "userName": "alice123", "name": "Alice"}
-	}`
-
-	// change-events/update: the fullDocument: updateLookup example, which (with expanded
-	// events) carries an empty disambiguatedPaths. The looked-up fullDocument is not the
-	// update's result and is not carried.
-	csUpdateTruncatedArrays = `{
-		"_id": {"_data": "82642AD673000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "update",
-		"clusterTime": {"$timestamp": {"t": 1680529011, "i": 1}},
-		"wallTime": {"$date": "2023-04-03T13:36:51Z"},
-		"ns": {"db": "engineering", "coll": "users"},
-		"documentKey": {"_id": {"$oid": "58a4eb4a30c75625e00d2820"}},
-		"updateDescription": {
-			"updatedFields": {"email": "alice@10gen.com"},
-			"removedFields": ["phoneNumber"],
-			"truncatedArrays": [{"field": "vacation_time", "newSize": 36}],
-			"disambiguatedPaths": {}
-		},
-		"fullDocument": {
-			"_id": {"$oid": "58a4eb4a30c75625e00d2820"}, "name": "Alice", "userName": "alice123",
-			"email": "alice@10gen.com", "team": "replication"
-		}
-	}`
-
-	// showRawUpdateDescription (internal; mongosync opens streams with it) sends the oplog
-	// entry's o as rawUpdateDescription, read like the oplog's.
-	csRawUpdateDescription = `{
-		"_id": {"_data": "82642AD673000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "update",
-		"clusterTime": {"$timestamp": {"t": 1680529011, "i": 1}},
-		"ns": {"db": "engineering", "coll": "users"},
-		"documentKey": {"_id": {"$oid": "58a4eb4a30c75625e00d2820"}},
-		"rawUpdateDescription": {"$v": 2, "diff": {"d": {"phoneNumber": false}, "u": {"email": "alice@10gen.com"}, "svacation_time": {"a": true, "l": 36}}}
-	}`
-
-	// change-events/update, "Array Updates": the second $push, reported on the new index.
-	// (The page's documentKey shows only student_id; a server always includes _id.)
-	csUpdateArrayElement = `{
-		"_id": {"_data": "82642AD674000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "update",
-		"clusterTime": {"$timestamp": {"t": 1680529012, "i": 1}},
-		"wallTime": {"$date": "2023-04-03T13:36:52Z"},
-		"ns": {"db": "communication_chat", "coll": "students"},
-		"documentKey": {"_id": {"$oid": "642ad66b5dc4b11bea5f4319"}},
-		"updateDescription": {"updatedFields": {"scores.1": 0.94}, "removedFields": [], "truncatedArrays": []}
-	}`
-
-	// change-events/update, "Path Disambiguation": a field named "home.town".
-	csUpdateDottedField = `{
-		"_id": {"_data": "82642AD675000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "update",
-		"clusterTime": {"$timestamp": {"t": 1680529013, "i": 1}},
-		"wallTime": {"$date": "2023-04-03T13:36:53Z"},
-		"ns": {"db": "engineering", "coll": "people"},
-		"documentKey": {"_id": 1},
-		"updateDescription": {
-			"updatedFields": {"home.town": "London"},
-			"removedFields": [],
-			"truncatedArrays": [],
-			"disambiguatedPaths": {"home.town": ["home.town"]}
-		}
-	}`
-
-	// change-events/update, "Path Disambiguation": field "0" of element 0 of residences.
-	csUpdateBelowNumericField = `{
-		"_id": {"_data": "82642AD676000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "update",
-		"clusterTime": {"$timestamp": {"t": 1680529014, "i": 1}},
-		"wallTime": {"$date": "2023-04-03T13:36:54Z"},
-		"ns": {"db": "engineering", "coll": "people"},
-		"documentKey": {"_id": 1},
-		"updateDescription": {
-			"updatedFields": {"residences.0.0": "London"},
-			"removedFields": [],
-			"truncatedArrays": [],
-			"disambiguatedPaths": {"residences.0.0": ["residences", 0, "0"]}
-		}
-	}`
-
-	// change-events/replace.
-	csReplace = `{
-		"_id": {"_data": "82642AD67C000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "replace",
-		"clusterTime": {"$timestamp": {"t": 1680529020, "i": 1}},
-		"ns": {"db": "engineering", "coll": "users"},
-		"documentKey": {"_id": {"$oid": "599af247bb69cd89961c986d"}},
-		"fullDocument": {"_id": {"$oid": "599af247bb69cd89961c986d"}, "userName": "alice123", "name": "Alice"}
-	}`
-
-	// change-events/delete.
-	csDelete = `{
-		"_id": {"_data": "82642AD686000000012B022C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED71461E5F6964002B060004"},
-		"operationType": "delete",
-		"clusterTime": {"$timestamp": {"t": 1680529030, "i": 1}},
-		"ns": {"db": "engineering", "coll": "users"},
-		"documentKey": {"_id": {"$oid": "599af247bb69cd89961c986d"}}
-	}`
-
-	// change-events/drop.
-	csDrop = `{
-		"_id": {"_data": "82642AD690000000012B042C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED7104"},
-		"operationType": "drop",
-		"clusterTime": {"$timestamp": {"t": 1680529040, "i": 1}},
-		"wallTime": {"$date": "2023-04-03T13:37:20Z"},
-		"ns": {"db": "engineering", "coll": "users"}
-	}`
-
-	// change-events/rename, without expanded events: no word on a replaced target.
-	csRename = `{
-		"_id": {"_data": "82642AD69A000000012B042C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED7104"},
-		"operationType": "rename",
-		"clusterTime": {"$timestamp": {"t": 1680529050, "i": 1}},
-		"ns": {"db": "engineering", "coll": "users"},
-		"to": {"db": "engineering", "coll": "people"}
-	}`
-
-	// change-events/rename, "Expanded Event Information" (6.0+): operationDescription
-	// holds to and, when the rename replaced a collection, dropTarget, that collection's
-	// UUID. Built as change_stream_event_transform.cpp builds it from the oplog entry.
-	csRenameReplacingTarget = `{
-		"_id": {"_data": "82642AD69B000000012B042C0100296E5A10045DC4B11BEA5F4319A8E7CAF46816ED7104"},
-		"operationType": "rename",
-		"clusterTime": {"$timestamp": {"t": 1680529051, "i": 1}},
-		"collectionUUID": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"wallTime": {"$date": "2023-04-03T13:37:31Z"},
-		"ns": {"db": "engineering", "coll": "users"},
-		"to": {"db": "engineering", "coll": "people"},
-		"operationDescription": {
-			"to": {"db": "engineering", "coll": "people"},
-			"dropTarget": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}}
-		}
-	}`
-
-	// change-events/dropDatabase: ns names only the database.
-	csDropDatabase = `{
-		"_id": {"_data": "82642AD6A4000000012B0229296E04"},
-		"operationType": "dropDatabase",
-		"clusterTime": {"$timestamp": {"t": 1680529060, "i": 1}},
-		"wallTime": {"$date": "2023-04-03T13:37:40Z"},
-		"ns": {"db": "engineering"}
-	}`
-
-	// change-events/create.
-	csCreate = `{
-		"_id": {"_data": "8262A3AFD3000000182B042C0100296E5A100498046A1AB6494E5B9C7567594221CE1904"},
-		"operationType": "create",
-		"clusterTime": {"$timestamp": {"t": 1654894547, "i": 24}},
-		"collectionUUID": {"$binary": {"base64": "mARqGrZJTlucdWdZQiHOGQ==", "subType": "04"}},
-		"wallTime": {"$date": "2022-06-10T20:55:47.947Z"},
-		"ns": {"db": "test", "coll": "names"},
-		"operationDescription": {"idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}
-	}`
-
-	// A create with options: operationDescription is the oplog's create command minus
-	// its name (change_stream_event_transform.cpp), here db.createCollection("log",
-	// {capped: true, size: 1048576, collation: {locale: "fr"}}).
-	csCreateWithOptions = `{
-		"_id": {"_data": "8262A3B008000000022B042C0100296E5A100498046A1AB6494E5B9C7567594221CE1904"},
-		"operationType": "create",
-		"clusterTime": {"$timestamp": {"t": 1654894600, "i": 2}},
-		"collectionUUID": {"$binary": {"base64": "mARqGrZJTlucdWdZQiHOGQ==", "subType": "04"}},
-		"wallTime": {"$date": "2022-06-10T20:56:40Z"},
-		"ns": {"db": "test", "coll": "log"},
-		"operationDescription": {
-			"capped": true,
-			"size": {"$numberLong": "1048576"},
-			"collation": {"locale": "fr", "caseLevel": false, "caseFirst": "off", "strength": 3, "numericOrdering": false,
-				"alternate": "non-ignorable", "maxVariable": "punct", "normalization": false, "backwards": false, "version": "57.1"},
-			"idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_", "collation": {"locale": "fr"}}
-		},
-		"nsType": "collection"
-	}`
-
-	// change-events/createIndexes.
-	csCreateIndexes = `{
-		"_id": {"_data": "82626C31EB000000012B042C0100296E5A100406BCED377CC8426796AAA58A422153D804"},
-		"operationType": "createIndexes",
-		"clusterTime": {"$timestamp": {"t": 1651257835, "i": 1}},
-		"collectionUUID": {"$binary": {"base64": "BrztN3zIQmeWqqWKQiFT2A==", "subType": "04"}},
-		"wallTime": {"$date": "2022-04-29T18:43:55.160Z"},
-		"ns": {"db": "test", "coll": "authors"},
-		"operationDescription": {"indexes": [{"v": 2, "key": {"name": 1}, "name": "name_1"}]}
-	}`
-
-	// change-events/dropIndexes.
-	csDropIndexes = `{
-		"_id": {"_data": "82626C322C000000012B042C0100296E5A100406BCED377CC8426796AAA58A422153D804"},
-		"operationType": "dropIndexes",
-		"clusterTime": {"$timestamp": {"t": 1651257900, "i": 1}},
-		"collectionUUID": {"$binary": {"base64": "BrztN3zIQmeWqqWKQiFT2A==", "subType": "04"}},
-		"wallTime": {"$date": "2022-04-29T18:45:00Z"},
-		"ns": {"db": "test", "coll": "authors"},
-		"operationDescription": {"indexes": [{"v": 2, "key": {"name": 1}, "name": "name_1"}]}
-	}`
-
-	// change-events/modify: an index hidden with collMod.
-	csModifyIndex = `{
-		"_id": {"_data": "8262A3714F000000012B042C0100296E5A100447D6BAACEEAA488B98AE893F3ABAAF2504"},
-		"operationType": "modify",
-		"clusterTime": {"$timestamp": {"t": 1654878543, "i": 1}},
-		"collectionUUID": {"$binary": {"base64": "R9a6rO6qSIuYrok/OrqvJQ==", "subType": "04"}},
-		"wallTime": {"$date": "2022-06-10T16:29:03.704Z"},
-		"ns": {"db": "test", "coll": "authors"},
-		"operationDescription": {"index": {"name": "age_1", "hidden": true}},
-		"stateBeforeChange": {
-			"collectionOptions": {"uuid": {"$binary": {"base64": "R9a6rO6qSIuYrok/OrqvJQ==", "subType": "04"}}},
-			"indexOptions": {"hidden": false}
-		}
-	}`
-
-	// A modify that sets a validator: operationDescription is the collMod command minus
-	// its name (change_stream_event_transform.cpp).
-	csModifyValidator = `{
-		"_id": {"_data": "8262A37188000000012B042C0100296E5A100447D6BAACEEAA488B98AE893F3ABAAF2504"},
-		"operationType": "modify",
-		"clusterTime": {"$timestamp": {"t": 1654878600, "i": 1}},
-		"collectionUUID": {"$binary": {"base64": "R9a6rO6qSIuYrok/OrqvJQ==", "subType": "04"}},
-		"wallTime": {"$date": "2022-06-10T16:30:00Z"},
-		"ns": {"db": "test", "coll": "authors"},
-		"operationDescription": {
-			"validator": {"$jsonSchema": {"bsonType": "object", "required": ["name"]}},
-			"validationLevel": "strict",
-			"validationAction": "error"
-		},
-		"stateBeforeChange": {"collectionOptions": {"uuid": {"$binary": {"base64": "R9a6rO6qSIuYrok/OrqvJQ==", "subType": "04"}}}}
-	}`
-
-	// change-events/shardCollection.
-	csShardCollection = `{
-		"_id": {"_data": "8262A3B104000000342B042C0100296E5A100498046A1AB6494E5B9C7567594221CE1904"},
-		"operationType": "shardCollection",
-		"clusterTime": {"$timestamp": {"t": 1654894852, "i": 52}},
-		"collectionUUID": {"$binary": {"base64": "mARqGrZJTlucdWdZQiHOGQ==", "subType": "04"}},
-		"wallTime": {"$date": "2022-06-10T21:00:52.854Z"},
-		"ns": {"db": "test", "coll": "authors"},
-		"operationDescription": {"shardKey": {"age": "hashed"}, "unique": false, "numInitialChunks": {"$numberLong": "0"}, "presplitHashedZones": false}
-	}`
-)
-
-// Oplog entries: the entries of internal/changeevent/oplog_test.go, copied verbatim with their
-// comments. Its introduction says where they come from:
-//
-// MongoDB documents no reference page for oplog entries; the entries below have the shape a 6.0 or
-// 7.0 server writes to local.oplog.rs, as db.getSiblingDB("local").oplog.rs.find() prints them in
-// relaxed Extended JSON. Each names where its shape comes from in the server's source:
-// src/mongo/db/repl/oplog_entry.idl (the common fields ts, t, v, wall, ui, lsid, txnNumber, stmtId,
-// prevOpTime), src/mongo/db/op_observer/op_observer_impl.cpp (what each write and command logs),
-// src/mongo/db/update/document_diff_serialization.h (the $v:2 diff) and jstests that assert on
-// oplog contents.
-const (
-
-	// OpObserverImpl::onInserts: o is the document, o2 its document key (5.3+).
-	opInsert = `{
-		"op": "i", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"_id": {"$oid": "6553f1000000000000000001"}, "customerId": 7, "items": [{"sku": "A-1", "qty": 2}], "status": "new"},
-		"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-		"ts": {"$timestamp": {"t": 1700000001, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-14T22:13:21Z"}
-	}`
-
-	// A retryable insert into a collection sharded on {customerId: 1}: o2 holds the shard
-	// key and _id; the session fields are not part of the event.
-	opInsertSharded = `{
-		"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-		"txnNumber": {"$numberLong": "3"},
-		"op": "i", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"_id": {"$oid": "6553f1000000000000000002"}, "customerId": 9, "status": "new"},
-		"o2": {"customerId": 9, "_id": {"$oid": "6553f1000000000000000002"}},
-		"stmtId": 0,
-		"ts": {"$timestamp": {"t": 1700000002, "i": 4}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-14T22:13:22Z"},
-		"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-	}`
-
-	// Before 5.3 an insert had no o2; the key is the document's _id.
-	opInsertWithoutO2 = `{
-		"op": "i", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"_id": 17, "status": "new"},
-		"ts": {"$timestamp": {"t": 1700000003, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-14T22:13:23Z"}
-	}`
-
-	// OpObserverImpl::onDelete: o is the document key.
-	opDelete = `{
-		"op": "d", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"_id": {"$oid": "6553f1000000000000000001"}},
-		"ts": {"$timestamp": {"t": 1700000004, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-14T22:13:24Z"}
-	}`
-
-	// {$set: {status: "paid", paidAt: ...}} on a document with a status but no paidAt: the
-	// existing field is updated in place (u), the new one appended (i).
-	opUpdateV2 = `{
-		"op": "u", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"$v": 2, "diff": {"u": {"status": "paid"}, "i": {"paidAt": {"$date": "2023-11-14T22:13:25Z"}}}},
-		"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-		"ts": {"$timestamp": {"t": 1700000005, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-14T22:13:25Z"}
-	}`
-
-	// A pipeline update that touched every kind of section: coupon removed, status and
-	// shippedAt set at the top, two fields of the embedded address, and the items array cut
-	// to two elements while element 0's qty and all of element 1 changed.
-	opUpdateV2Nested = `{
-		"op": "u", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"$v": 2, "diff": {
-			"d": {"coupon": false},
-			"u": {"status": "shipped"},
-			"i": {"shippedAt": {"$date": "2023-11-15T08:00:00Z"}},
-			"saddress": {"u": {"zip": "10115"}, "i": {"floor": 3}},
-			"sitems": {"a": true, "l": 2, "s0": {"u": {"qty": 5}}, "u1": {"sku": "C-3", "qty": 1}}
-		}},
-		"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-		"ts": {"$timestamp": {"t": 1700000006, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:00Z"}
-	}`
-
-	// {$push: {items: {...}}} onto a two-element array: an array diff setting index 2.
-	opUpdateV2Push = `{
-		"op": "u", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"$v": 2, "diff": {"sitems": {"a": true, "u2": {"sku": "D-4", "qty": 1}}}},
-		"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-		"ts": {"$timestamp": {"t": 1700000007, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:01Z"}
-	}`
-
-	// 4.4 logged updates as $v:1 $set/$unset, with positional paths already resolved.
-	opUpdateV1 = `{
-		"op": "u", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"$v": 1, "$set": {"status": "paid", "address.city": "Berlin", "items.1.qty": 3}, "$unset": {"coupon": true}},
-		"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-		"ts": {"$timestamp": {"t": 1700000009, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:03Z"}
-	}`
-
-	// 3.6 and 4.0 wrote no $v.
-	opUpdateWithoutV = `{
-		"op": "u", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"$set": {"qty": 4}},
-		"o2": {"_id": 17},
-		"ts": {"$timestamp": {"t": 1700000010, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:04Z"}
-	}`
-
-	// $inc is not idempotent: applied twice it counts twice. MongoDB never logs it, some
-	// MongoDB-compatible servers do.
-	opUpdateIncRefresh = `{
-		"op": "u", "ns": "shop.stock",
-		"o": {"$inc": {"qty": -1}, "$set": {"updatedBy": "web"}},
-		"o2": {"_id": "A-1"},
-		"ts": {"$timestamp": {"t": 1700000012, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:06Z"}
-	}`
-
-	// replaceOne, or an update whose diff would be larger than the document: o is the whole
-	// new document.
-	opReplacement = `{
-		"op": "u", "ns": "shop.orders",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"_id": {"$oid": "6553f1000000000000000001"}, "customerId": 7, "status": "cancelled"},
-		"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-		"ts": {"$timestamp": {"t": 1700000013, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:07Z"}
-	}`
-
-	// A replacement without _id (older or foreign oplogs): the _id comes from o2, first.
-	opReplacementWithoutID = `{
-		"op": "u", "ns": "shop.orders",
-		"o": {"customerId": 7, "status": "cancelled"},
-		"o2": {"_id": 17},
-		"ts": {"$timestamp": {"t": 1700000014, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:08Z"}
-	}`
-
-	// An unprepared transaction's commit (OpObserverImpl::onUnpreparedTransactionCommit):
-	// one applyOps on admin.$cmd whose inner entries have no ts of their own.
-	opTransaction = `{
-		"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-		"txnNumber": {"$numberLong": "5"},
-		"op": "c", "ns": "admin.$cmd",
-		"o": {"applyOps": [
-			{"op": "i", "ns": "shop.orders", "ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			 "o": {"_id": 21, "sku": "A-1", "qty": 1}, "o2": {"_id": 21}},
-			{"op": "u", "ns": "shop.stock", "ui": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}},
-			 "o": {"$v": 2, "diff": {"u": {"qty": 8}}}, "o2": {"_id": "A-1"}},
-			{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-			 "o": {"_id": {"$oid": "6553f1000000000000000009"}}}
-		]},
-		"ts": {"$timestamp": {"t": 1700000015, "i": 2}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:09Z"},
-		"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-	}`
-
-	// A transaction too large for one entry: every entry but the last says partialTxn,
-	// and each is read as it comes.
-	opLargeTransactionPart = `{
-		"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-		"txnNumber": {"$numberLong": "6"},
-		"op": "c", "ns": "admin.$cmd",
-		"o": {"applyOps": [
-			{"op": "i", "ns": "shop.orders", "ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			 "o": {"_id": 31}, "o2": {"_id": 31}}
-		], "partialTxn": true},
-		"ts": {"$timestamp": {"t": 1700000016, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:10Z"},
-		"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-	}`
-
-	// The last entry of that large transaction: count is the number of operations in all
-	// its entries.
-	opLargeTransactionEnd = `{
-		"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-		"txnNumber": {"$numberLong": "6"},
-		"op": "c", "ns": "admin.$cmd",
-		"o": {"applyOps": [
-			{"op": "i", "ns": "shop.orders", "ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			 "o": {"_id": 32}, "o2": {"_id": 32}}
-		], "count": {"$numberLong": "2"}},
-		"ts": {"$timestamp": {"t": 1700000016, "i": 2}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:10Z"},
-		"prevOpTime": {"ts": {"$timestamp": {"t": 1700000016, "i": 1}}, "t": {"$numberLong": "1"}}
-	}`
-
-	// A prepared transaction (a cross-shard one, on each shard): the applyOps with prepare
-	// holds the writes...
-	opPrepare = `{
-		"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-		"txnNumber": {"$numberLong": "7"},
-		"op": "c", "ns": "admin.$cmd",
-		"o": {"applyOps": [
-			{"op": "u", "ns": "shop.stock", "ui": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}},
-			 "o": {"$v": 2, "diff": {"u": {"qty": 7}}}, "o2": {"_id": "A-1"}}
-		], "prepare": true},
-		"ts": {"$timestamp": {"t": 1700000017, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:11Z"},
-		"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-	}`
-
-	// ...and its commit (logCommitOrAbortForPreparedTransaction) adds nothing.
-	opCommitPrepared = `{
-		"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-		"txnNumber": {"$numberLong": "7"},
-		"op": "c", "ns": "admin.$cmd",
-		"o": {"commitTransaction": 1, "commitTimestamp": {"$timestamp": {"t": 1700000017, "i": 5}}},
-		"ts": {"$timestamp": {"t": 1700000017, "i": 6}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:11Z"},
-		"prevOpTime": {"ts": {"$timestamp": {"t": 1700000017, "i": 1}}, "t": {"$numberLong": "1"}}
-	}`
-
-	// DDL inside a transaction (4.4+): the create and the index are inner command entries
-	// on the database's $cmd.
-	opTransactionWithDDL = `{
-		"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-		"txnNumber": {"$numberLong": "9"},
-		"op": "c", "ns": "admin.$cmd",
-		"o": {"applyOps": [
-			{"op": "c", "ns": "shop.$cmd", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-			 "o": {"create": "returns", "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}},
-			{"op": "c", "ns": "shop.$cmd", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-			 "o": {"createIndexes": "returns", "v": 2, "key": {"orderId": 1}, "name": "orderId_1"}},
-			{"op": "i", "ns": "shop.returns", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-			 "o": {"_id": 1, "orderId": 21}, "o2": {"_id": 1}}
-		]},
-		"ts": {"$timestamp": {"t": 1700000018, "i": 7}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:12Z"},
-		"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-	}`
-
-	// A batched multi-delete (6.0+, OpObserverImpl::onBatchedWriteCommit): an applyOps
-	// without session fields. An inner entry marked fromMigrate (range deletion after a
-	// chunk moved) is skipped on its own.
-	opBatchedDeletes = `{
-		"op": "c", "ns": "admin.$cmd",
-		"o": {"applyOps": [
-			{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}}, "o": {"_id": 1}},
-			{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}}, "o": {"_id": 2}, "fromMigrate": true},
-			{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}}, "o": {"_id": 3}}
-		]},
-		"ts": {"$timestamp": {"t": 1700000019, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:13Z"}
-	}`
-
-	// OpObserverImpl::onCreateCollection: the create command with the collection's options
-	// and its _id index.
-	opCreate = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"create": "orders", "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}},
-		"ts": {"$timestamp": {"t": 1700000020, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:14Z"}
-	}`
-
-	// (oplog_test.go, "create a capped collection with a validator": no comment of its own; it
-	// follows opCreate's, OpObserverImpl::onCreateCollection.)
-	opCreateCappedWithValidator = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}},
-		"o": {"create": "audit", "capped": true, "size": {"$numberLong": "1048576"},
-		      "validator": {"action": {"$exists": true}}, "validationLevel": "moderate",
-		      "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}},
-		"ts": {"$timestamp": {"t": 1700000021, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:15Z"}
-	}`
-
-	// OpObserverImpl::onDropCollection: o2 counts the records dropped.
-	opDrop = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"drop": "orders"}, "o2": {"numRecords": 12},
-		"ts": {"$timestamp": {"t": 1700000022, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:16Z"}
-	}`
-
-	// OpObserverImpl::preRenameCollection: logged on the source database's $cmd, with
-	// stayTemp always and dropTarget only when a collection was replaced.
-	opRename = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"renameCollection": "shop.orders", "to": "archive.orders_2023", "stayTemp": false},
-		"ts": {"$timestamp": {"t": 1700000023, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:17Z"}
-	}`
-
-	// (oplog_test.go, "renameCollection replacing the target": no comment of its own; it follows
-	// opRename's, OpObserverImpl::preRenameCollection.)
-	opRenameReplacingTarget = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"renameCollection": "shop.orders_tmp", "to": "shop.orders", "stayTemp": false,
-		      "dropTarget": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}}},
-		"o2": {"numRecords": 3},
-		"ts": {"$timestamp": {"t": 1700000024, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:18Z"}
-	}`
-
-	// OpObserverImpl::onDropDatabase, after one drop entry per collection.
-	opDropDatabase = `{
-		"op": "c", "ns": "shop.$cmd",
-		"o": {"dropDatabase": 1},
-		"ts": {"$timestamp": {"t": 1700000025, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:19Z"}
-	}`
-
-	// An index built on an empty collection (or in a transaction): one entry per index,
-	// the spec inline.
-	opCreateIndexes = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"createIndexes": "orders", "v": 2, "key": {"sku": 1}, "name": "sku_1"},
-		"ts": {"$timestamp": {"t": 1700000026, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:20Z"}
-	}`
-
-	// (oplog_test.go, "commitIndexBuild", under the comment of the startIndexBuild entry before it:)
-	// A two-phase index build (4.4+) logs startIndexBuild, then commitIndexBuild or
-	// abortIndexBuild; only the commit creates anything.
-	opCommitIndexBuild = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"commitIndexBuild": "orders", "indexBuildUUID": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-		      "indexes": [{"v": 2, "key": {"customerId": 1, "createdAt": -1}, "name": "customerId_1_createdAt_-1"},
-		                  {"v": 2, "key": {"email": 1}, "name": "email_1", "unique": true}]},
-		"ts": {"$timestamp": {"t": 1700000028, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:22Z"}
-	}`
-
-	// OpObserverImpl::onDropIndex: one entry per index, o2 the dropped spec.
-	opDropIndexes = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"dropIndexes": "orders", "index": "sku_1"},
-		"o2": {"v": 2, "key": {"sku": 1}, "name": "sku_1"},
-		"ts": {"$timestamp": {"t": 1700000030, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:24Z"}
-	}`
-
-	// OpObserverImpl::onCollMod: o is the command (index normalised to its name), o2 the
-	// options it replaced.
-	opCollModIndex = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"collMod": "orders", "index": {"name": "sku_1", "hidden": true}},
-		"o2": {"collectionOptions_old": {"uuid": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}}},
-		       "indexOptions_old": {"hidden": false}},
-		"ts": {"$timestamp": {"t": 1700000031, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:25Z"}
-	}`
-
-	// (oplog_test.go, "collMod of the validator": no comment of its own; it follows
-	// opCollModIndex's, OpObserverImpl::onCollMod.)
-	opCollModValidator = `{
-		"op": "c", "ns": "shop.$cmd",
-		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-		"o": {"collMod": "orders", "validator": {"$jsonSchema": {"required": ["customerId"]}}, "validationAction": "warn"},
-		"o2": {"collectionOptions_old": {"uuid": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}}}},
-		"ts": {"$timestamp": {"t": 1700000032, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-		"wall": {"$date": "2023-11-15T08:00:26Z"}
-	}`
-)
-
 // Oplog entries that internal/changeevent's tests do not have, built here in the shape of the ones
-// above (same fields, same provenance), each for one index setting no real fixture carries.
+// in package realdocs (same fields, same provenance), each for one index setting no real fixture
+// carries.
 const (
-	// opCreateIndexes's entry for db.orders.createIndex({createdAt: 1}, {expireAfterSeconds: 3600})
-	// on an empty collection: a TTL index.
+	// realdocs.OplogCreateIndexes's entry for db.orders.createIndex({createdAt: 1},
+	// {expireAfterSeconds: 3600}) on an empty collection: a TTL index.
 	opCreateIndexesTTL = `{
 		"op": "c", "ns": "shop.$cmd",
 		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
@@ -1648,8 +1018,8 @@ const (
 		"wall": {"$date": "2023-11-15T08:00:22Z"}
 	}`
 
-	// opCollModIndex's entry for db.runCommand({collMod: "orders", index: {name: "createdAt_1",
-	// expireAfterSeconds: 7200}}): o2 holds the value it replaced.
+	// realdocs.OplogCollModIndex's entry for db.runCommand({collMod: "orders", index: {name:
+	// "createdAt_1", expireAfterSeconds: 7200}}): o2 holds the value it replaced.
 	opCollModTTL = `{
 		"op": "c", "ns": "shop.$cmd",
 		"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
@@ -1660,8 +1030,8 @@ const (
 		"wall": {"$date": "2023-11-15T08:00:25Z"}
 	}`
 
-	// opCreateIndexes's entry for db.orders.createIndex({email: 1}) on the re-created, empty
-	// collection: email_1 again, this time not unique.
+	// realdocs.OplogCreateIndexes's entry for db.orders.createIndex({email: 1}) on the re-created,
+	// empty collection: email_1 again, this time not unique.
 	opCreateIndexesEmailNotUnique = `{
 		"op": "c", "ns": "shop.$cmd",
 		"ui": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}},

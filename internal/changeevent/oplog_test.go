@@ -7,16 +7,18 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/fleetsync/fleetsync/internal/changeevent/realdocs"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
-// MongoDB documents no reference page for oplog entries; the entries below have the shape a 6.0 or
-// 7.0 server writes to local.oplog.rs, as db.getSiblingDB("local").oplog.rs.find() prints them in
-// relaxed Extended JSON. Each names where its shape comes from in the server's source:
+// MongoDB documents no reference page for oplog entries; the entries of these tests have the shape
+// a 6.0 or 7.0 server writes to local.oplog.rs, as db.getSiblingDB("local").oplog.rs.find() prints
+// them in relaxed Extended JSON. Each names where its shape comes from in the server's source:
 // src/mongo/db/repl/oplog_entry.idl (the common fields ts, t, v, wall, ui, lsid, txnNumber, stmtId,
 // prevOpTime), src/mongo/db/op_observer/op_observer_impl.cpp (what each write and command logs),
 // src/mongo/db/update/document_diff_serialization.h (the $v:2 diff) and jstests that assert on
-// oplog contents.
+// oplog contents. Those the applier's tests apply too (applier/realdocs_test.go) are kept once,
+// with their comments, in package realdocs; the others are written here.
 type oplogCase struct {
 	name  string
 	entry string
@@ -25,16 +27,8 @@ type oplogCase struct {
 
 var oplogCases = []oplogCase{
 	{
-		// OpObserverImpl::onInserts: o is the document, o2 its document key (5.3+).
-		name: "insert",
-		entry: `{
-			"op": "i", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"_id": {"$oid": "6553f1000000000000000001"}, "customerId": 7, "items": [{"sku": "A-1", "qty": 2}], "status": "new"},
-			"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-			"ts": {"$timestamp": {"t": 1700000001, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-14T22:13:21Z"}
-		}`,
+		name:  "insert",
+		entry: realdocs.OplogInsert,
 		want: []Event{{
 			Op: Insert, NS: ns("shop.orders"), ClusterTime: ts(1700000001, 1),
 			DocumentKey:  ejson(`{"_id": {"$oid": "6553f1000000000000000001"}}`),
@@ -42,22 +36,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// A retryable insert into a collection sharded on {customerId: 1}: o2 holds the shard
-		// key and _id; the session fields are not part of the event.
-		name: "insert into a sharded collection, retryable",
-		entry: `{
-			"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-			"txnNumber": {"$numberLong": "3"},
-			"op": "i", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"_id": {"$oid": "6553f1000000000000000002"}, "customerId": 9, "status": "new"},
-			"o2": {"customerId": 9, "_id": {"$oid": "6553f1000000000000000002"}},
-			"stmtId": 0,
-			"ts": {"$timestamp": {"t": 1700000002, "i": 4}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-14T22:13:22Z"},
-			"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-		}`,
+		name:  "insert into a sharded collection, retryable",
+		entry: realdocs.OplogInsertShardedRetryable,
 		want: []Event{{
 			Op: Insert, NS: ns("shop.orders"), ClusterTime: ts(1700000002, 4),
 			DocumentKey:  ejson(`{"customerId": 9, "_id": {"$oid": "6553f1000000000000000002"}}`),
@@ -65,15 +45,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// Before 5.3 an insert had no o2; the key is the document's _id.
-		name: "insert without o2",
-		entry: `{
-			"op": "i", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"_id": 17, "status": "new"},
-			"ts": {"$timestamp": {"t": 1700000003, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-14T22:13:23Z"}
-		}`,
+		name:  "insert without o2",
+		entry: realdocs.OplogInsertWithoutO2,
 		want: []Event{{
 			Op: Insert, NS: ns("shop.orders"), ClusterTime: ts(1700000003, 1),
 			DocumentKey:  ejson(`{"_id": 17}`),
@@ -81,32 +54,16 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// OpObserverImpl::onDelete: o is the document key.
-		name: "delete",
-		entry: `{
-			"op": "d", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"_id": {"$oid": "6553f1000000000000000001"}},
-			"ts": {"$timestamp": {"t": 1700000004, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-14T22:13:24Z"}
-		}`,
+		name:  "delete",
+		entry: realdocs.OplogDelete,
 		want: []Event{{
 			Op: Delete, NS: ns("shop.orders"), ClusterTime: ts(1700000004, 1),
 			DocumentKey: ejson(`{"_id": {"$oid": "6553f1000000000000000001"}}`),
 		}},
 	},
 	{
-		// {$set: {status: "paid", paidAt: ...}} on a document with a status but no paidAt: the
-		// existing field is updated in place (u), the new one appended (i).
-		name: "update, $v:2",
-		entry: `{
-			"op": "u", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"$v": 2, "diff": {"u": {"status": "paid"}, "i": {"paidAt": {"$date": "2023-11-14T22:13:25Z"}}}},
-			"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-			"ts": {"$timestamp": {"t": 1700000005, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-14T22:13:25Z"}
-		}`,
+		name:  "update, $v:2",
+		entry: realdocs.OplogV2DiffSet,
 		want: []Event{{
 			Op: Update, NS: ns("shop.orders"), ClusterTime: ts(1700000005, 1),
 			DocumentKey: ejson(`{"_id": {"$oid": "6553f1000000000000000001"}}`),
@@ -114,24 +71,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// A pipeline update that touched every kind of section: coupon removed, status and
-		// shippedAt set at the top, two fields of the embedded address, and the items array cut
-		// to two elements while element 0's qty and all of element 1 changed.
-		name: "update, $v:2 with nested and array sub-diffs",
-		entry: `{
-			"op": "u", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"$v": 2, "diff": {
-				"d": {"coupon": false},
-				"u": {"status": "shipped"},
-				"i": {"shippedAt": {"$date": "2023-11-15T08:00:00Z"}},
-				"saddress": {"u": {"zip": "10115"}, "i": {"floor": 3}},
-				"sitems": {"a": true, "l": 2, "s0": {"u": {"qty": 5}}, "u1": {"sku": "C-3", "qty": 1}}
-			}},
-			"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-			"ts": {"$timestamp": {"t": 1700000006, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:00Z"}
-		}`,
+		name:  "update, $v:2 with nested and array sub-diffs",
+		entry: realdocs.OplogV2DiffNested,
 		want: []Event{{
 			Op: Update, NS: ns("shop.orders"), ClusterTime: ts(1700000006, 1),
 			DocumentKey: ejson(`{"_id": {"$oid": "6553f1000000000000000001"}}`),
@@ -144,16 +85,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// {$push: {items: {...}}} onto a two-element array: an array diff setting index 2.
-		name: "update, $v:2 push",
-		entry: `{
-			"op": "u", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"$v": 2, "diff": {"sitems": {"a": true, "u2": {"sku": "D-4", "qty": 1}}}},
-			"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-			"ts": {"$timestamp": {"t": 1700000007, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:01Z"}
-		}`,
+		name:  "update, $v:2 push",
+		entry: realdocs.OplogV2DiffPush,
 		want: []Event{{
 			Op: Update, NS: ns("shop.orders"), ClusterTime: ts(1700000007, 1),
 			DocumentKey: ejson(`{"_id": {"$oid": "6553f1000000000000000001"}}`),
@@ -178,16 +111,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// 4.4 logged updates as $v:1 $set/$unset, with positional paths already resolved.
-		name: "update, $v:1",
-		entry: `{
-			"op": "u", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"$v": 1, "$set": {"status": "paid", "address.city": "Berlin", "items.1.qty": 3}, "$unset": {"coupon": true}},
-			"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-			"ts": {"$timestamp": {"t": 1700000009, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:03Z"}
-		}`,
+		name:  "update, $v:1",
+		entry: realdocs.OplogV1SetUnset,
 		want: []Event{{
 			Op: Update, NS: ns("shop.orders"), ClusterTime: ts(1700000009, 1),
 			DocumentKey: ejson(`{"_id": {"$oid": "6553f1000000000000000001"}}`),
@@ -198,16 +123,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// 3.6 and 4.0 wrote no $v.
-		name: "update without $v",
-		entry: `{
-			"op": "u", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"$set": {"qty": 4}},
-			"o2": {"_id": 17},
-			"ts": {"$timestamp": {"t": 1700000010, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:04Z"}
-		}`,
+		name:  "update without $v",
+		entry: realdocs.OplogUpdateWithoutV,
 		want: []Event{{
 			Op: Update, NS: ns("shop.orders"), ClusterTime: ts(1700000010, 1),
 			DocumentKey: ejson(`{"_id": 17}`),
@@ -231,33 +148,16 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// $inc is not idempotent: applied twice it counts twice. MongoDB never logs it, some
-		// MongoDB-compatible servers do.
-		name: "update with $inc is a refresh",
-		entry: `{
-			"op": "u", "ns": "shop.stock",
-			"o": {"$inc": {"qty": -1}, "$set": {"updatedBy": "web"}},
-			"o2": {"_id": "A-1"},
-			"ts": {"$timestamp": {"t": 1700000012, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:06Z"}
-		}`,
+		name:  "update with $inc is a refresh",
+		entry: realdocs.OplogUpdateInc,
 		want: []Event{{
 			Op: Update, NS: ns("shop.stock"), ClusterTime: ts(1700000012, 1),
 			DocumentKey: ejson(`{"_id": "A-1"}`),
 		}},
 	},
 	{
-		// replaceOne, or an update whose diff would be larger than the document: o is the whole
-		// new document.
-		name: "replacement",
-		entry: `{
-			"op": "u", "ns": "shop.orders",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"_id": {"$oid": "6553f1000000000000000001"}, "customerId": 7, "status": "cancelled"},
-			"o2": {"_id": {"$oid": "6553f1000000000000000001"}},
-			"ts": {"$timestamp": {"t": 1700000013, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:07Z"}
-		}`,
+		name:  "replacement",
+		entry: realdocs.OplogReplacement,
 		want: []Event{{
 			Op: Replace, NS: ns("shop.orders"), ClusterTime: ts(1700000013, 1),
 			DocumentKey:  ejson(`{"_id": {"$oid": "6553f1000000000000000001"}}`),
@@ -265,15 +165,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// A replacement without _id (older or foreign oplogs): the _id comes from o2, first.
-		name: "replacement without _id",
-		entry: `{
-			"op": "u", "ns": "shop.orders",
-			"o": {"customerId": 7, "status": "cancelled"},
-			"o2": {"_id": 17},
-			"ts": {"$timestamp": {"t": 1700000014, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:08Z"}
-		}`,
+		name:  "replacement without _id",
+		entry: realdocs.OplogReplacementWithoutID,
 		want: []Event{{
 			Op: Replace, NS: ns("shop.orders"), ClusterTime: ts(1700000014, 1),
 			DocumentKey:  ejson(`{"_id": 17}`),
@@ -281,26 +174,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// An unprepared transaction's commit (OpObserverImpl::onUnpreparedTransactionCommit):
-		// one applyOps on admin.$cmd whose inner entries have no ts of their own.
-		name: "transaction",
-		entry: `{
-			"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-			"txnNumber": {"$numberLong": "5"},
-			"op": "c", "ns": "admin.$cmd",
-			"o": {"applyOps": [
-				{"op": "i", "ns": "shop.orders", "ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-				 "o": {"_id": 21, "sku": "A-1", "qty": 1}, "o2": {"_id": 21}},
-				{"op": "u", "ns": "shop.stock", "ui": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}},
-				 "o": {"$v": 2, "diff": {"u": {"qty": 8}}}, "o2": {"_id": "A-1"}},
-				{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-				 "o": {"_id": {"$oid": "6553f1000000000000000009"}}}
-			]},
-			"ts": {"$timestamp": {"t": 1700000015, "i": 2}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:09Z"},
-			"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-		}`,
+		name:  "transaction",
+		entry: realdocs.OplogTransaction,
 		want: []Event{
 			{
 				Op: Insert, NS: ns("shop.orders"), ClusterTime: ts(1700000015, 2),
@@ -319,66 +194,24 @@ var oplogCases = []oplogCase{
 		},
 	},
 	{
-		// A transaction too large for one entry: every entry but the last says partialTxn,
-		// and each is read as it comes.
-		name: "part of a large transaction",
-		entry: `{
-			"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-			"txnNumber": {"$numberLong": "6"},
-			"op": "c", "ns": "admin.$cmd",
-			"o": {"applyOps": [
-				{"op": "i", "ns": "shop.orders", "ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-				 "o": {"_id": 31}, "o2": {"_id": 31}}
-			], "partialTxn": true},
-			"ts": {"$timestamp": {"t": 1700000016, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:10Z"},
-			"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-		}`,
+		name:  "part of a large transaction",
+		entry: realdocs.OplogLargeTransactionPart,
 		want: []Event{{
 			Op: Insert, NS: ns("shop.orders"), ClusterTime: ts(1700000016, 1),
 			DocumentKey: ejson(`{"_id": 31}`), FullDocument: ejson(`{"_id": 31}`),
 		}},
 	},
 	{
-		// The last entry of that large transaction: count is the number of operations in all
-		// its entries.
-		name: "end of a large transaction",
-		entry: `{
-			"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-			"txnNumber": {"$numberLong": "6"},
-			"op": "c", "ns": "admin.$cmd",
-			"o": {"applyOps": [
-				{"op": "i", "ns": "shop.orders", "ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-				 "o": {"_id": 32}, "o2": {"_id": 32}}
-			], "count": {"$numberLong": "2"}},
-			"ts": {"$timestamp": {"t": 1700000016, "i": 2}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:10Z"},
-			"prevOpTime": {"ts": {"$timestamp": {"t": 1700000016, "i": 1}}, "t": {"$numberLong": "1"}}
-		}`,
+		name:  "end of a large transaction",
+		entry: realdocs.OplogLargeTransactionEnd,
 		want: []Event{{
 			Op: Insert, NS: ns("shop.orders"), ClusterTime: ts(1700000016, 2),
 			DocumentKey: ejson(`{"_id": 32}`), FullDocument: ejson(`{"_id": 32}`),
 		}},
 	},
 	{
-		// A prepared transaction (a cross-shard one, on each shard): the applyOps with prepare
-		// holds the writes...
-		name: "prepare of a prepared transaction",
-		entry: `{
-			"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-			"txnNumber": {"$numberLong": "7"},
-			"op": "c", "ns": "admin.$cmd",
-			"o": {"applyOps": [
-				{"op": "u", "ns": "shop.stock", "ui": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}},
-				 "o": {"$v": 2, "diff": {"u": {"qty": 7}}}, "o2": {"_id": "A-1"}}
-			], "prepare": true},
-			"ts": {"$timestamp": {"t": 1700000017, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:11Z"},
-			"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-		}`,
+		name:  "prepare of a prepared transaction",
+		entry: realdocs.OplogPrepare,
 		want: []Event{{
 			Op: Update, NS: ns("shop.stock"), ClusterTime: ts(1700000017, 1),
 			DocumentKey: ejson(`{"_id": "A-1"}`),
@@ -386,18 +219,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// ...and its commit (logCommitOrAbortForPreparedTransaction) adds nothing.
-		name: "commit of a prepared transaction",
-		entry: `{
-			"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-			"txnNumber": {"$numberLong": "7"},
-			"op": "c", "ns": "admin.$cmd",
-			"o": {"commitTransaction": 1, "commitTimestamp": {"$timestamp": {"t": 1700000017, "i": 5}}},
-			"ts": {"$timestamp": {"t": 1700000017, "i": 6}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:11Z"},
-			"prevOpTime": {"ts": {"$timestamp": {"t": 1700000017, "i": 1}}, "t": {"$numberLong": "1"}}
-		}`,
+		name:  "commit of a prepared transaction",
+		entry: realdocs.OplogCommitPrepared,
 	},
 	{
 		// An abort after prepare: the prepare's events never happened, and the applier must
@@ -420,26 +243,8 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// DDL inside a transaction (4.4+): the create and the index are inner command entries
-		// on the database's $cmd.
-		name: "transaction creating a collection and an index",
-		entry: `{
-			"lsid": {"id": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			         "uid": {"$binary": {"base64": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "subType": "00"}}},
-			"txnNumber": {"$numberLong": "9"},
-			"op": "c", "ns": "admin.$cmd",
-			"o": {"applyOps": [
-				{"op": "c", "ns": "shop.$cmd", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-				 "o": {"create": "returns", "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}}},
-				{"op": "c", "ns": "shop.$cmd", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-				 "o": {"createIndexes": "returns", "v": 2, "key": {"orderId": 1}, "name": "orderId_1"}},
-				{"op": "i", "ns": "shop.returns", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}},
-				 "o": {"_id": 1, "orderId": 21}, "o2": {"_id": 1}}
-			]},
-			"ts": {"$timestamp": {"t": 1700000018, "i": 7}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:12Z"},
-			"prevOpTime": {"ts": {"$timestamp": {"t": 0, "i": 0}}, "t": {"$numberLong": "-1"}}
-		}`,
+		name:  "transaction creating a collection and an index",
+		entry: realdocs.OplogTransactionWithDDL,
 		want: []Event{
 			{Op: Create, NS: ns("shop.returns"), ClusterTime: ts(1700000018, 7), Options: ejson(`{}`)},
 			{
@@ -453,49 +258,21 @@ var oplogCases = []oplogCase{
 		},
 	},
 	{
-		// A batched multi-delete (6.0+, OpObserverImpl::onBatchedWriteCommit): an applyOps
-		// without session fields. An inner entry marked fromMigrate (range deletion after a
-		// chunk moved) is skipped on its own.
-		name: "batched write with a migration delete inside",
-		entry: `{
-			"op": "c", "ns": "admin.$cmd",
-			"o": {"applyOps": [
-				{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}}, "o": {"_id": 1}},
-				{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}}, "o": {"_id": 2}, "fromMigrate": true},
-				{"op": "d", "ns": "shop.carts", "ui": {"$binary": {"base64": "fV4rTB86TI62qQ4tT2qLHA==", "subType": "04"}}, "o": {"_id": 3}}
-			]},
-			"ts": {"$timestamp": {"t": 1700000019, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:13Z"}
-		}`,
+		name:  "batched write with a migration delete inside",
+		entry: realdocs.OplogBatchedDeletes,
 		want: []Event{
 			{Op: Delete, NS: ns("shop.carts"), ClusterTime: ts(1700000019, 1), DocumentKey: ejson(`{"_id": 1}`)},
 			{Op: Delete, NS: ns("shop.carts"), ClusterTime: ts(1700000019, 1), DocumentKey: ejson(`{"_id": 3}`)},
 		},
 	},
 	{
-		// OpObserverImpl::onCreateCollection: the create command with the collection's options
-		// and its _id index.
-		name: "create",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"create": "orders", "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}},
-			"ts": {"$timestamp": {"t": 1700000020, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:14Z"}
-		}`,
-		want: []Event{{Op: Create, NS: ns("shop.orders"), ClusterTime: ts(1700000020, 1), Options: ejson(`{}`)}},
+		name:  "create",
+		entry: realdocs.OplogCreate,
+		want:  []Event{{Op: Create, NS: ns("shop.orders"), ClusterTime: ts(1700000020, 1), Options: ejson(`{}`)}},
 	},
 	{
-		name: "create a capped collection with a validator",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}},
-			"o": {"create": "audit", "capped": true, "size": {"$numberLong": "1048576"},
-			      "validator": {"action": {"$exists": true}}, "validationLevel": "moderate",
-			      "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"}},
-			"ts": {"$timestamp": {"t": 1700000021, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:15Z"}
-		}`,
+		name:  "create a capped collection with a validator",
+		entry: realdocs.OplogCreateCappedWithValidator,
 		want: []Event{{
 			Op: Create, NS: ns("shop.audit"), ClusterTime: ts(1700000021, 1),
 			Options: ejson(`{"capped": true, "size": {"$numberLong": "1048576"},
@@ -503,68 +280,31 @@ var oplogCases = []oplogCase{
 		}},
 	},
 	{
-		// OpObserverImpl::onDropCollection: o2 counts the records dropped.
-		name: "drop",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"drop": "orders"}, "o2": {"numRecords": 12},
-			"ts": {"$timestamp": {"t": 1700000022, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:16Z"}
-		}`,
-		want: []Event{{Op: Drop, NS: ns("shop.orders"), ClusterTime: ts(1700000022, 1)}},
+		name:  "drop",
+		entry: realdocs.OplogDrop,
+		want:  []Event{{Op: Drop, NS: ns("shop.orders"), ClusterTime: ts(1700000022, 1)}},
 	},
 	{
-		// OpObserverImpl::preRenameCollection: logged on the source database's $cmd, with
-		// stayTemp always and dropTarget only when a collection was replaced.
-		name: "renameCollection",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"renameCollection": "shop.orders", "to": "archive.orders_2023", "stayTemp": false},
-			"ts": {"$timestamp": {"t": 1700000023, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:17Z"}
-		}`,
-		want: []Event{{Op: Rename, NS: ns("shop.orders"), To: ns("archive.orders_2023"), ClusterTime: ts(1700000023, 1)}},
+		name:  "renameCollection",
+		entry: realdocs.OplogRename,
+		want:  []Event{{Op: Rename, NS: ns("shop.orders"), To: ns("archive.orders_2023"), ClusterTime: ts(1700000023, 1)}},
 	},
 	{
-		name: "renameCollection replacing the target",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"renameCollection": "shop.orders_tmp", "to": "shop.orders", "stayTemp": false,
-			      "dropTarget": {"$binary": {"base64": "wdDGpTseTw6aVS8aO3ydEA==", "subType": "04"}}},
-			"o2": {"numRecords": 3},
-			"ts": {"$timestamp": {"t": 1700000024, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:18Z"}
-		}`,
+		name:  "renameCollection replacing the target",
+		entry: realdocs.OplogRenameReplacingTarget,
 		want: []Event{{
 			Op: Rename, NS: ns("shop.orders_tmp"), To: ns("shop.orders"), DropTarget: true,
 			ClusterTime: ts(1700000024, 1),
 		}},
 	},
 	{
-		// OpObserverImpl::onDropDatabase, after one drop entry per collection.
-		name: "dropDatabase",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"o": {"dropDatabase": 1},
-			"ts": {"$timestamp": {"t": 1700000025, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:19Z"}
-		}`,
-		want: []Event{{Op: DropDatabase, NS: namespace.Namespace{DB: "shop"}, ClusterTime: ts(1700000025, 1)}},
+		name:  "dropDatabase",
+		entry: realdocs.OplogDropDatabase,
+		want:  []Event{{Op: DropDatabase, NS: namespace.Namespace{DB: "shop"}, ClusterTime: ts(1700000025, 1)}},
 	},
 	{
-		// An index built on an empty collection (or in a transaction): one entry per index,
-		// the spec inline.
-		name: "createIndexes",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"createIndexes": "orders", "v": 2, "key": {"sku": 1}, "name": "sku_1"},
-			"ts": {"$timestamp": {"t": 1700000026, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:20Z"}
-		}`,
+		name:  "createIndexes",
+		entry: realdocs.OplogCreateIndexes,
 		want: []Event{{
 			Op: CreateIndexes, NS: ns("shop.orders"), ClusterTime: ts(1700000026, 1),
 			Indexes: []bson.Raw{ejson(`{"v": 2, "key": {"sku": 1}, "name": "sku_1"}`)},
@@ -584,16 +324,8 @@ var oplogCases = []oplogCase{
 		}`,
 	},
 	{
-		name: "commitIndexBuild",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"commitIndexBuild": "orders", "indexBuildUUID": {"$binary": {"base64": "L46aG0xdTm+Ke5wNHi86Sw==", "subType": "04"}},
-			      "indexes": [{"v": 2, "key": {"customerId": 1, "createdAt": -1}, "name": "customerId_1_createdAt_-1"},
-			                  {"v": 2, "key": {"email": 1}, "name": "email_1", "unique": true}]},
-			"ts": {"$timestamp": {"t": 1700000028, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:22Z"}
-		}`,
+		name:  "commitIndexBuild",
+		entry: realdocs.OplogCommitIndexBuild,
 		want: []Event{{
 			Op: CreateIndexes, NS: ns("shop.orders"), ClusterTime: ts(1700000028, 1),
 			Indexes: []bson.Raw{
@@ -615,46 +347,21 @@ var oplogCases = []oplogCase{
 		}`,
 	},
 	{
-		// OpObserverImpl::onDropIndex: one entry per index, o2 the dropped spec.
-		name: "dropIndexes",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"dropIndexes": "orders", "index": "sku_1"},
-			"o2": {"v": 2, "key": {"sku": 1}, "name": "sku_1"},
-			"ts": {"$timestamp": {"t": 1700000030, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:24Z"}
-		}`,
-		want: []Event{{Op: DropIndexes, NS: ns("shop.orders"), ClusterTime: ts(1700000030, 1), IndexNames: []string{"sku_1"}}},
+		name:  "dropIndexes",
+		entry: realdocs.OplogDropIndexes,
+		want:  []Event{{Op: DropIndexes, NS: ns("shop.orders"), ClusterTime: ts(1700000030, 1), IndexNames: []string{"sku_1"}}},
 	},
 	{
-		// OpObserverImpl::onCollMod: o is the command (index normalised to its name), o2 the
-		// options it replaced.
-		name: "collMod of an index",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"collMod": "orders", "index": {"name": "sku_1", "hidden": true}},
-			"o2": {"collectionOptions_old": {"uuid": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}}},
-			       "indexOptions_old": {"hidden": false}},
-			"ts": {"$timestamp": {"t": 1700000031, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:25Z"}
-		}`,
+		name:  "collMod of an index",
+		entry: realdocs.OplogCollModIndex,
 		want: []Event{{
 			Op: CollMod, NS: ns("shop.orders"), ClusterTime: ts(1700000031, 1),
 			Options: ejson(`{"index": {"name": "sku_1", "hidden": true}}`),
 		}},
 	},
 	{
-		name: "collMod of the validator",
-		entry: `{
-			"op": "c", "ns": "shop.$cmd",
-			"ui": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}},
-			"o": {"collMod": "orders", "validator": {"$jsonSchema": {"required": ["customerId"]}}, "validationAction": "warn"},
-			"o2": {"collectionOptions_old": {"uuid": {"$binary": {"base64": "XcSxG+pfQxmo58r0aBbtcQ==", "subType": "04"}}}},
-			"ts": {"$timestamp": {"t": 1700000032, "i": 1}}, "t": {"$numberLong": "1"}, "v": {"$numberLong": "2"},
-			"wall": {"$date": "2023-11-15T08:00:26Z"}
-		}`,
+		name:  "collMod of the validator",
+		entry: realdocs.OplogCollModValidator,
 		want: []Event{{
 			Op: CollMod, NS: ns("shop.orders"), ClusterTime: ts(1700000032, 1),
 			Options: ejson(`{"validator": {"$jsonSchema": {"required": ["customerId"]}}, "validationAction": "warn"}`),
