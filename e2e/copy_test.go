@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
-	"go.uber.org/zap"
 
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
-	"github.com/fleetsync/fleetsync/internal/node"
 	"github.com/fleetsync/fleetsync/internal/verify"
 	"github.com/fleetsync/fleetsync/web"
 )
@@ -72,33 +69,7 @@ func TestTwoNodesCopyRealClusters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port := freePort(t)
-	runCtx, stopNodes := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	for i, name := range []string{"e2e-a", "e2e-b"} {
-		p := 0
-		if i == 0 {
-			p = port
-		}
-		go func() {
-			done <- node.Run(runCtx, node.Config{
-				Cluster0: os.Getenv(envSource), Cluster1: os.Getenv(envDestination), SyncID: db, Name: name,
-				Bind: "127.0.0.1", Port: p, Workers: 2, MetadataDB: metaDB, LeaseTTL: 5 * time.Second,
-				PartitionTargetBytes: 256 << 10, Log: zap.NewNop(),
-			}, nil)
-		}()
-	}
-	defer func() {
-		stopNodes()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("node stopped with %v", err)
-			}
-		}
-	}()
-
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1", port)
-	waitHTTP(t, api+"/progress")
+	api := startNodes(t, ctx, db, metaDB, "") // "": the default, auto
 	resp, err := http.Post(api+"/start", "application/json", strings.NewReader(`{"source":"cluster0","destination":"cluster1"}`))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("start: %v %v", resp, err)

@@ -144,8 +144,8 @@ func (f fields) optDocument(key string) (d bson.Raw, found bool, err error) {
 	return d, err == nil, err
 }
 
-// documents reads an array of documents.
-func (f fields) documents(key string) ([]bson.Raw, error) {
+// array reads an array's values.
+func (f fields) array(key string) ([]bson.RawValue, error) {
 	v, err := f.value(key)
 	if err != nil {
 		return nil, err
@@ -157,6 +157,15 @@ func (f fields) documents(key string) ([]bson.Raw, error) {
 	values, err := arr.Values()
 	if err != nil {
 		return nil, f.errorf(key, "is not a valid array (%v)", err)
+	}
+	return values, nil
+}
+
+// documents reads an array of documents.
+func (f fields) documents(key string) ([]bson.Raw, error) {
+	values, err := f.array(key)
+	if err != nil {
+		return nil, err
 	}
 	docs := make([]bson.Raw, 0, len(values))
 	for i, v := range values {
@@ -171,17 +180,9 @@ func (f fields) documents(key string) ([]bson.Raw, error) {
 
 // stringList reads an array of strings.
 func (f fields) stringList(key string) ([]string, error) {
-	v, err := f.value(key)
+	values, err := f.array(key)
 	if err != nil {
 		return nil, err
-	}
-	arr, ok := v.ArrayOK()
-	if !ok {
-		return nil, f.wrongType(key, v, "an array")
-	}
-	values, err := arr.Values()
-	if err != nil {
-		return nil, f.errorf(key, "is not a valid array (%v)", err)
 	}
 	list := make([]string, 0, len(values))
 	for i, v := range values {
