@@ -68,7 +68,10 @@ type Config struct {
 	Mode        string
 	Lanes       int
 	BatchEvents int
-	Log         *zap.Logger
+	// Stop, when closed, ends Run after the batch in flight is applied and checkpointed (pause).
+	// Cancelling ctx instead ends it at once; the next applier re-applies the unfinished batch.
+	Stop <-chan struct{}
+	Log  *zap.Logger
 }
 
 // Run applies change events while kept (the applier lease, from a lease.Store on the checkpoints
@@ -96,8 +99,9 @@ type applier struct {
 	kept *lease.Kept
 	ckpt *checkpointer
 
-	source   string
-	warnings []string
+	source       string
+	warnings     []string
+	buildIndexes string // the sync's buildIndexes option
 
 	// boundary checkpoints mid-batch, around DDL events (see applyBatch); nil applies without.
 	boundary func(ctx context.Context, i int, ev changeevent.Event, n batchCounts) error
@@ -127,6 +131,7 @@ func (a *applier) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.buildIndexes = syncDoc.Options.BuildIndexes
 	ck, _, err := ReadCheckpoint(ctx, a.cfg.Meta)
 	if err != nil {
 		return err
@@ -186,7 +191,18 @@ func (a *applier) run(ctx context.Context) error {
 		rateFromTS   = from.TS
 		sinceCounted batchCounts
 	)
-	for b := range batches {
+	for {
+		var b batch
+		select {
+		case <-a.cfg.Stop:
+			log.Info("stopped applying at a batch boundary", zap.String("through", fmtTS(lastSaved.TS)))
+			return nil
+		case next, ok := <-batches:
+			if !ok {
+				return nil
+			}
+			b = next
+		}
 		if b.err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -223,6 +239,9 @@ func (a *applier) run(ctx context.Context) error {
 		sinceCounted.crud += n.crud
 		sinceCounted.ddl += n.ddl
 		sinceCounted.refreshed += n.refreshed
+		if n.last.After(sinceCounted.last) {
+			sinceCounted.last = n.last
+		}
 
 		// Catch-up rate: source seconds applied per wall second, sampled while behind.
 		if el := time.Since(rateFrom); el >= time.Second {
@@ -255,7 +274,6 @@ func (a *applier) run(ctx context.Context) error {
 			a.checkWindow(ctx, b.pos.TS)
 		}
 	}
-	return nil
 }
 
 // applyBatch applies one batch: CRUD events in lanes, DDL events as barriers. It returns the counts
@@ -294,6 +312,9 @@ func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (b
 	for i, ev := range events {
 		if !a.wanted(ev) {
 			continue
+		}
+		if ev.ClusterTime.After(n.last) {
+			n.last = ev.ClusterTime
 		}
 		if !ev.Op.IsDDL() {
 			pending = append(pending, ev)
@@ -341,12 +362,12 @@ func eventPosition(ev changeevent.Event) Position {
 // wanted reports whether an event concerns user data of this sync.
 func (a *applier) wanted(ev changeevent.Event) bool {
 	if ev.Op == changeevent.DropDatabase {
-		return a.cfg.Filter.UserDatabase(ev.NS.DB)
+		return a.cfg.Filter.MaySelectDatabase(ev.NS.DB)
 	}
 	if ev.Op == changeevent.Rename {
-		return a.cfg.Filter.User(ev.NS) || a.cfg.Filter.User(ev.To)
+		return a.cfg.Filter.Selected(ev.NS) || a.cfg.Filter.Selected(ev.To)
 	}
-	return a.cfg.Filter.User(ev.NS)
+	return a.cfg.Filter.Selected(ev.NS)
 }
 
 // applyCRUD applies CRUD events in parallel lanes and waits for all of them.

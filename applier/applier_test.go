@@ -16,8 +16,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/fleetsync/fleetsync/coordinator"
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
@@ -47,10 +47,10 @@ func newRig(t *testing.T) *rig {
 	if _, err := r.meta.Register(ctx, metadata.Identity{Hosts: []string{"src"}}, metadata.Identity{Hosts: []string{"dst"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.meta.Start(ctx); err != nil {
+	if err := r.meta.Start(ctx, metadata.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	startAt, err := coordinator.SourceClock(ctx, r.src)
+	startAt, err := clusterclock.Now(ctx, r.src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func writeLoad(t *testing.T, src *mongo.Client, stop <-chan struct{}) *sync.Wait
 func (r *rig) caughtUp(t *testing.T) Checkpoint {
 	t.Helper()
 	ctx := context.Background()
-	latest, err := coordinator.SourceClock(ctx, r.src)
+	latest, err := clusterclock.Now(ctx, r.src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func (r *rig) caughtUp(t *testing.T) Checkpoint {
 // keeps the stored field order (workaround mongoJavaServerKeepsFieldOrderOnReplace, test code only).
 func (r *rig) assertEqual(t *testing.T) *verify.Report {
 	t.Helper()
-	rep, err := verify.Run(context.Background(), r.src, r.dst, verify.Options{IgnoreFieldOrder: true})
+	rep, err := verify.Run(context.Background(), r.src, r.dst, verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

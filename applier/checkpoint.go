@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/lease"
@@ -46,6 +47,10 @@ type Checkpoint struct {
 	// CatchupRate is how many seconds of source time the applier applied per second of wall time,
 	// measured over its recent batches while it had a backlog; 0 until measured.
 	CatchupRate float64 `bson:"catchupRate,omitempty"`
+
+	// LastEventTS is the source time of the last event applied that concerned the sync's
+	// namespaces: a commit fails loudly when one is later than its commit point.
+	LastEventTS primitive.Timestamp `bson:"lastEventTS,omitempty"`
 
 	Warnings []string `bson:"warnings,omitempty"` // about the event source (the oplog window, events it cannot apply)
 	Error    string   `bson:"error,omitempty"`    // the applier's last failure, cleared by its next success
@@ -85,6 +90,7 @@ type checkpointer struct {
 // batchCounts is what one applied batch adds to the checkpoint's counters.
 type batchCounts struct {
 	crud, ddl, refreshed int64
+	last                 primitive.Timestamp // the latest wanted event's time; zero when none
 }
 
 // save records pos (and counts) only while the lease is held, and only if pos is not behind the
@@ -101,6 +107,10 @@ func (c *checkpointer) save(ctx context.Context, source string, pos Position, n 
 	set := bson.D{{Key: "source", Value: source}, {Key: "position", Value: pos}}
 	if rate > 0 {
 		set = append(set, bson.E{Key: "catchupRate", Value: rate})
+	}
+	if !n.last.IsZero() {
+		// Batches are saved in source order, so the latest batch's last event is the latest.
+		set = append(set, bson.E{Key: "lastEventTS", Value: n.last})
 	}
 	update := bson.D{
 		{Key: "$set", Value: set},
@@ -136,6 +146,25 @@ func (c *checkpointer) note(ctx context.Context, warnings []string, failure erro
 	}
 	if res.MatchedCount == 0 {
 		return ErrDeposed
+	}
+	return nil
+}
+
+// ResetForReverse points the sync's checkpoint at from on the new source (the old destination) and
+// resets its counters, for a reversed sync's first applier. The coordinator calls it while no applier
+// runs (the sync is REVERSING), so it is not fenced by the applier lease; the lease fields are kept.
+func ResetForReverse(ctx context.Context, meta *metadata.DB, from primitive.Timestamp) error {
+	_, err := meta.Collection(metadata.CollCheckpoints).UpdateOne(ctx, bson.D{{Key: "_id", Value: meta.SyncID}}, bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "position", Value: Position{TS: from}},
+			{Key: "eventsApplied", Value: int64(0)}, {Key: "crudApplied", Value: int64(0)},
+			{Key: "ddlApplied", Value: int64(0)}, {Key: "refreshed", Value: int64(0)},
+		}},
+		{Key: "$unset", Value: bson.D{{Key: "source", Value: ""}, {Key: "lastEventTS", Value: ""}, {Key: "catchupRate", Value: ""},
+			{Key: "error", Value: ""}, {Key: "warnings", Value: ""}}},
+	}, options.Update().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("pointing the applier at the old destination for the reverse: %w", err)
 	}
 	return nil
 }

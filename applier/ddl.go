@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
 	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
 // Server error codes that make a DDL event already applied (it is being applied a second time,
@@ -46,11 +47,14 @@ func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
 			err = a.cfg.Meta.ForgetCatalogEntry(ctx, ev.NS.String())
 		}
 	case changeevent.DropDatabase:
-		err = db.Drop(ctx)
-		if err == nil {
-			err = a.cfg.Meta.ForgetCatalogDatabase(ctx, ev.NS.DB)
-		}
+		err = a.dropDatabase(ctx, ev.NS.DB)
 	case changeevent.Rename:
+		if err := a.renameAcrossFilter(ctx, ev); err != nil {
+			return err
+		}
+		if !a.cfg.Filter.Selected(ev.NS) || !a.cfg.Filter.Selected(ev.To) {
+			return &ddlWarning{fmt.Sprintf("%s was renamed to %s, which the sync's namespace filter excludes; it was dropped on the destination", ev.NS, ev.To)}
+		}
 		// dropTarget always: the rename succeeded on the source, so whatever the destination still
 		// has under the new name is stale (and without showExpandedEvents a change stream does
 		// not say whether the source replaced a target).
@@ -63,6 +67,9 @@ func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
 			err = a.cfg.Meta.MoveCatalogEntry(ctx, ev.NS.String(), ev.To.String())
 		}
 	case changeevent.CreateIndexes:
+		if a.buildIndexes == metadata.BuildIndexesNever {
+			return nil // buildIndexes "never": the destination gets no secondary indexes
+		}
 		var specs bson.A
 		for _, src := range ev.Indexes {
 			spec, change, serr := metadata.DestinationIndexSpec(src)
@@ -104,6 +111,60 @@ func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
 		return fmt.Errorf("applying %s of %s to the destination: %w", ev.Op, ev.NS, err)
 	}
 	return nil
+}
+
+// dropDatabase follows a source dropDatabase: the whole destination database when the sync's filter
+// selects all of it, else only the collections the filter selects, since the rest of that database on
+// the destination is not the sync's to remove.
+func (a *applier) dropDatabase(ctx context.Context, name string) error {
+	db := a.cfg.Destination.Database(name)
+	if a.cfg.Filter.SelectsWholeDatabase(name) {
+		if err := db.Drop(ctx); err != nil {
+			return err
+		}
+		return a.cfg.Meta.ForgetCatalogDatabase(ctx, name)
+	}
+	colls, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return err
+	}
+	for _, c := range colls {
+		ns := namespace.Namespace{DB: name, Coll: c}
+		if !a.cfg.Filter.Selected(ns) {
+			continue
+		}
+		if err := ignoreCodes(db.Collection(c).Drop(ctx), codeNamespaceNotFound); err != nil {
+			return err
+		}
+		if err := a.cfg.Meta.ForgetCatalogEntry(ctx, ns.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrRenamedIntoFilter says a collection the sync never copied was renamed into its namespaces: its
+// documents exist only on the source, so the destination can no longer be made equal by events.
+var ErrRenamedIntoFilter = errors.New("a collection outside the sync's namespace filter was renamed into it")
+
+// renameAcrossFilter handles a rename whose two names fall on different sides of the namespace
+// filter: out of the filter, the collection leaves the sync and is dropped on the destination; into
+// it, the sync cannot continue (nothing was copied), which is an error the user must act on, as with
+// mongosync. A rename within the filter returns nil and is applied as usual.
+func (a *applier) renameAcrossFilter(ctx context.Context, ev changeevent.Event) error {
+	from, to := a.cfg.Filter.Selected(ev.NS), a.cfg.Filter.Selected(ev.To)
+	switch {
+	case from && to:
+		return nil
+	case from:
+		if err := ignoreCodes(a.cfg.Destination.Database(ev.NS.DB).Collection(ev.NS.Coll).Drop(ctx), codeNamespaceNotFound); err != nil {
+			return fmt.Errorf("dropping %s, renamed out of the sync's namespaces: %w", ev.NS, err)
+		}
+		return a.cfg.Meta.ForgetCatalogEntry(ctx, ev.NS.String())
+	default:
+		return fmt.Errorf("%w: %s was renamed to %s; its documents were never copied. Start a new sync whose "+
+			"filter includes both names (or neither)", ErrRenamedIntoFilter, ev.NS, ev.To)
+	}
 }
 
 // collMod applies a collection modification. Index changes that the sync defers (a TTL's

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -266,8 +267,8 @@ func TestRealDocOplogTransactions(t *testing.T) {
 	events := parseOplog(t, realdocs.OplogTransaction, realdocs.OplogLargeTransactionPart, realdocs.OplogLargeTransactionEnd,
 		realdocs.OplogPrepare, realdocs.OplogCommitPrepared, realdocs.OplogTransactionWithDDL, realdocs.OplogBatchedDeletes)
 	d.applyTwice(t, events, func(t *testing.T, n batchCounts) {
-		if n != (batchCounts{crud: 9, ddl: 2}) {
-			t.Errorf("%+v, want 9 CRUD events (3+1+1+1+1+2) and 2 DDL events (create, createIndexes), none refreshed", n)
+		if n != (batchCounts{crud: 9, ddl: 2, last: primitive.Timestamp{T: 1700000019, I: 1}}) {
+			t.Errorf("%+v, want 9 CRUD events (3+1+1+1+1+2) and 2 DDL events (create, createIndexes), none refreshed, the last at the batched deletes' time", n)
 		}
 		d.assertDocsAnyOrder(t, "shop.orders", `{"_id": 21, "sku": "A-1", "qty": 1}`, `{"_id": 31}`, `{"_id": 32}`)
 		// Updated in place: qty 8 by the first transaction, then 7 by the prepared one.

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetsync/fleetsync/internal/catalog"
+	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/lease"
@@ -52,11 +53,18 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.PollInterval = DefaultPollInterval
 	}
 	c := &coordinator{Config: cfg}
+	failing := false // an error is recorded in the sync document
 	for {
 		wait := cfg.PollInterval
 		advanced, err := c.step(ctx)
 		if advanced {
 			wait = 0 // the next phase's work can start now
+		}
+		if err == nil && failing && ctx.Err() == nil {
+			// Got past the failure: /progress stops reporting it.
+			if c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: ""}}}}) == nil {
+				failing = false
+			}
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -66,6 +74,7 @@ func Run(ctx context.Context, cfg Config) error {
 		case err != nil:
 			cfg.Log.Warn("coordinator step failed; retrying", zap.Error(err), zap.Duration("in", errorBackoff))
 			_ = c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: err.Error()}}}})
+			failing = true
 			wait = errorBackoff
 		}
 		select {
@@ -87,7 +96,13 @@ func (c *coordinator) step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if s.State != metadata.StateRunning {
+	switch s.State {
+	case metadata.StateCommitting:
+		return c.commit(ctx, s)
+	case metadata.StateReversing:
+		return true, c.reverse(ctx, s)
+	case metadata.StateRunning:
+	default:
 		return false, nil
 	}
 	switch s.Phase {
@@ -96,9 +111,18 @@ func (c *coordinator) step(ctx context.Context) (bool, error) {
 	case metadata.PhaseCopy:
 		return c.watchCopy(ctx)
 	case metadata.PhaseIndexes:
-		return true, c.buildIndexes(ctx)
+		return true, c.buildIndexes(ctx, s)
 	}
 	return false, nil
+}
+
+// clusters returns the sync's source and destination: cluster0 and cluster1, swapped once the sync
+// was reversed.
+func (c *coordinator) clusters(s metadata.Sync) (source, destination *mongo.Client) {
+	if s.Reversed {
+		return c.Destination, c.Source
+	}
+	return c.Source, c.Destination
 }
 
 // catalog takes the start time, records every source collection with its partitions, creates the
@@ -106,7 +130,7 @@ func (c *coordinator) step(ctx context.Context) (bool, error) {
 func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 	if s.StartAtOperationTime.IsZero() {
 		// Before any document is read: every write after this point is replayed as a change event.
-		ts, err := SourceClock(ctx, c.Source)
+		ts, err := clusterclock.Now(ctx, c.Source)
 		if err != nil {
 			return err
 		}
@@ -116,7 +140,15 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 		c.Log.Info("recorded the source's start time", zap.Uint32("t", ts.T), zap.Uint32("i", ts.I))
 	}
 
-	colls, err := catalog.ListCollections(ctx, c.Source, c.Filter)
+	if s.Options.WriteBlocking != metadata.WriteBlockingNone && s.Options.WriteBlocking != "" {
+		// mongosync's write blocking: users cannot write to the destination until commit. The
+		// fleet's own writes pass, since its user must hold bypassWriteBlockingMode.
+		if err := SetUserWriteBlocking(ctx, c.Destination, true); err != nil {
+			return fmt.Errorf("blocking user writes on the destination (enableUserWriteBlocking %q): %w", s.Options.WriteBlocking, err)
+		}
+	}
+	filter := s.Options.Filter(c.Filter.MetadataDatabase())
+	colls, err := catalog.ListCollections(ctx, c.Source, filter)
 	if err != nil {
 		return err
 	}
@@ -142,7 +174,7 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 		}
 		e, ok := done[ns]
 		if !ok {
-			if e, err = c.catalogCollection(ctx, coll); err != nil {
+			if e, err = c.catalogCollection(ctx, coll, s.Options.BuildIndexes); err != nil {
 				return err
 			}
 		}
@@ -152,6 +184,11 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 	}
 	for _, e := range recorded {
 		if err := c.createCollection(ctx, e); err != nil {
+			return err
+		}
+	}
+	if s.Options.BuildIndexes == metadata.BuildIndexesBeforeCopy {
+		if _, err := c.createIndexes(ctx, recorded); err != nil {
 			return err
 		}
 	}
@@ -178,7 +215,7 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 }
 
 // catalogCollection records one collection, its indexes and its partitions.
-func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collection) (metadata.CatalogEntry, error) {
+func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collection, buildIndexes string) (metadata.CatalogEntry, error) {
 	ns := coll.NS.String()
 	e := metadata.CatalogEntry{
 		ID: metadata.CatalogID(c.Meta.SyncID, ns), Sync: c.Meta.SyncID,
@@ -196,7 +233,7 @@ func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collec
 			if err != nil {
 				return e, fmt.Errorf("%s: %w", ns, err)
 			}
-			if change != nil {
+			if change != nil && buildIndexes != metadata.BuildIndexesNever {
 				e.Deferred = append(e.Deferred, *change)
 			}
 		}
@@ -281,11 +318,27 @@ func (c *coordinator) watchCopy(ctx context.Context) (bool, error) {
 
 // buildIndexes builds every source index on the destination, with the deferred settings left out,
 // skipping indexes a previous coordinator already built.
-func (c *coordinator) buildIndexes(ctx context.Context) error {
-	entries, err := c.Meta.Catalog(ctx)
-	if err != nil {
-		return err
+func (c *coordinator) buildIndexes(ctx context.Context, s metadata.Sync) error {
+	built := 0
+	if s.Options.BuildIndexes != metadata.BuildIndexesNever {
+		entries, err := c.Meta.Catalog(ctx)
+		if err != nil {
+			return err
+		}
+		if built, err = c.createIndexes(ctx, entries); err != nil {
+			return err
+		}
 	}
+	c.Log.Info("indexes built; collection copy complete", zap.Int("indexes", built))
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseApply}}},
+		{Key: "$currentDate", Value: bson.D{{Key: "indexesDoneAt", Value: true}}},
+	})
+}
+
+// createIndexes builds the entries' source indexes on the destination, with the deferred settings
+// left out, skipping indexes that exist already; it returns how many it built.
+func (c *coordinator) createIndexes(ctx context.Context, entries []metadata.CatalogEntry) (int, error) {
 	built := 0
 	for _, e := range entries {
 		if e.Type == catalog.TypeView || e.Type == catalog.TypeTimeseries {
@@ -293,7 +346,7 @@ func (c *coordinator) buildIndexes(ctx context.Context) error {
 		}
 		existing, err := catalog.ListIndexes(ctx, c.Destination, namespace.Namespace{DB: e.DB, Coll: e.Coll})
 		if err != nil {
-			return err
+			return built, err
 		}
 		have := map[string]bool{}
 		for _, spec := range existing {
@@ -307,7 +360,7 @@ func (c *coordinator) buildIndexes(ctx context.Context) error {
 			}
 			spec, _, err := metadata.DestinationIndexSpec(src)
 			if err != nil {
-				return err
+				return built, err
 			}
 			specs = append(specs, spec)
 		}
@@ -316,13 +369,9 @@ func (c *coordinator) buildIndexes(ctx context.Context) error {
 		}
 		err = c.Destination.Database(e.DB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: e.Coll}, {Key: "indexes", Value: specs}}).Err()
 		if err != nil {
-			return fmt.Errorf("building %d index(es) on %s.%s: %w", len(specs), e.DB, e.Coll, err)
+			return built, fmt.Errorf("building %d index(es) on %s.%s: %w", len(specs), e.DB, e.Coll, err)
 		}
 		built += len(specs)
 	}
-	c.Log.Info("indexes built; collection copy complete", zap.Int("indexes", built))
-	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseApply}}},
-		{Key: "$currentDate", Value: bson.D{{Key: "indexesDoneAt", Value: true}}},
-	})
+	return built, nil
 }

@@ -36,7 +36,7 @@ func TestCoordinatorRecoversAHalfWrittenCatalogAndCompletesTheCopy(t *testing.T)
 	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := meta.Start(ctx); err != nil {
+	if err := meta.Start(ctx, metadata.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	parts := partition.NewStore(meta.Collection(metadata.CollPartitions), "default")

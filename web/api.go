@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
 // DefaultPort is mongosync's API port.
@@ -27,11 +30,109 @@ const shutdownTimeout = 5 * time.Second
 // maxBodyBytes bounds request bodies; /start's is a few hundred bytes.
 const maxBodyBytes = 1 << 20
 
-// StartRequest is the body of POST /api/v1/start. Only mongosync's parameters this version supports
-// are accepted; any other is refused by name rather than ignored.
+// StartRequest is the body of POST /api/v1/start: mongosync's parameters. Any other parameter is
+// refused by name rather than ignored.
 type StartRequest struct {
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
+	// IncludeNamespaces and ExcludeNamespaces are mongosync's namespace filters.
+	IncludeNamespaces []namespace.Rule `json:"includeNamespaces,omitempty"`
+	ExcludeNamespaces []namespace.Rule `json:"excludeNamespaces,omitempty"`
+	// BuildIndexes is "afterDataCopy" (default), "beforeDataCopy" or "never".
+	BuildIndexes string `json:"buildIndexes,omitempty"`
+	Reversible   bool   `json:"reversible,omitempty"`
+	// EnableUserWriteBlocking is mongosync's string ("none", "destinationOnly",
+	// "sourceAndDestination") or legacy boolean (false, true); "" when not given.
+	EnableUserWriteBlocking WriteBlocking `json:"enableUserWriteBlocking,omitempty"`
+	Verification            *struct {
+		Enabled *bool `json:"enabled,omitempty"`
+	} `json:"verification,omitempty"`
+	PreExistingDestinationData bool `json:"preExistingDestinationData,omitempty"`
+}
+
+// WriteBlocking is enableUserWriteBlocking, normalised to mongosync's string values: the legacy
+// true is "sourceAndDestination" and false is "none".
+type WriteBlocking string
+
+// UnmarshalJSON accepts the string values and the legacy booleans.
+func (w *WriteBlocking) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case bool:
+		*w = "none"
+		if v {
+			*w = "sourceAndDestination"
+		}
+	case string:
+		*w = WriteBlocking(v)
+	default:
+		return fmt.Errorf("enableUserWriteBlocking must be \"none\", \"destinationOnly\", \"sourceAndDestination\", true or false, not %s", b)
+	}
+	return nil
+}
+
+// Write blocking modes.
+const (
+	WriteBlockingNone            = "none"
+	WriteBlockingDestinationOnly = "destinationOnly"
+	WriteBlockingBoth            = "sourceAndDestination"
+)
+
+// Values of buildIndexes.
+const (
+	BuildIndexesAfterCopy  = "afterDataCopy"
+	BuildIndexesBeforeCopy = "beforeDataCopy"
+	BuildIndexesNever      = "never"
+)
+
+// VerificationEnabled is verification.enabled, true unless the request turns it off (mongosync's
+// default).
+func (r StartRequest) VerificationEnabled() bool {
+	return r.Verification == nil || r.Verification.Enabled == nil || *r.Verification.Enabled
+}
+
+// Validate checks the parameters and their combinations, as far as they can be judged without the
+// clusters; the node checks the rest (versions, write blocking support) before it starts the sync.
+// A problem is a 400 *Error naming the parameter and what to do.
+func (r StartRequest) Validate() error {
+	bad := func(format string, args ...any) error { return BadRequest("InvalidRequest", format, args...) }
+	if r.Source == "" || r.Destination == "" {
+		return bad("both \"source\" and \"destination\" are required, e.g. {\"source\": \"cluster0\", \"destination\": \"cluster1\"}")
+	}
+	switch r.BuildIndexes {
+	case "", BuildIndexesAfterCopy, BuildIndexesBeforeCopy, BuildIndexesNever:
+	case "excludeHashedAfterCopy", "excludeHashed":
+		return bad("buildIndexes %q is not supported by fleetsync; use \"afterDataCopy\", \"beforeDataCopy\" or \"never\"", r.BuildIndexes)
+	default:
+		return bad("buildIndexes must be \"afterDataCopy\" (the default), \"beforeDataCopy\" or \"never\", not %q", r.BuildIndexes)
+	}
+	switch r.EnableUserWriteBlocking {
+	case "", WriteBlockingNone, WriteBlockingDestinationOnly, WriteBlockingBoth:
+	default:
+		return bad("enableUserWriteBlocking must be \"none\", \"destinationOnly\", \"sourceAndDestination\", true or false, not %q", string(r.EnableUserWriteBlocking))
+	}
+	if err := namespace.ValidateRules("includeNamespaces", r.IncludeNamespaces); err != nil {
+		return bad("%v", err)
+	}
+	if err := namespace.ValidateRules("excludeNamespaces", r.ExcludeNamespaces); err != nil {
+		return bad("%v", err)
+	}
+	if r.Reversible {
+		switch {
+		case r.EnableUserWriteBlocking != WriteBlockingBoth:
+			return bad("reversible: true needs \"enableUserWriteBlocking\": \"sourceAndDestination\" (or true), so that nothing writes to the clusters while the direction changes")
+		case r.BuildIndexes == BuildIndexesNever:
+			return bad("reversible: true cannot be combined with buildIndexes \"never\": a reverse needs the destination's indexes")
+		case len(r.IncludeNamespaces) > 0 || len(r.ExcludeNamespaces) > 0:
+			return bad("reversible: true cannot be combined with includeNamespaces or excludeNamespaces: a reverse syncs whole clusters")
+		case r.PreExistingDestinationData:
+			return bad("reversible: true cannot be combined with preExistingDestinationData: a reverse would copy the destination's other data back to the source")
+		}
+	}
+	return nil
 }
 
 // Progress is the body of GET /api/v1/progress under "progress": mongosync's fields, then "fleet".
@@ -50,8 +151,39 @@ type Progress struct {
 	DirectionMapping             DirectionMapping `json:"directionMapping"`
 	MongosyncID                  string           `json:"mongosyncID"`
 	CoordinatorID                string           `json:"coordinatorID"`
-	Warnings                     []string         `json:"warnings"`
-	Fleet                        Fleet            `json:"fleet"`
+	Source                       Ping             `json:"source"`
+	Destination                  Ping             `json:"destination"`
+	// Verification is null while the embedded verifier is off.
+	Verification *Verification `json:"verification"`
+	Warnings     []string      `json:"warnings"`
+	Fleet        Fleet         `json:"fleet"`
+}
+
+// Ping is how long a ping to a cluster took from the answering node; -1 when it failed.
+type Ping struct {
+	PingLatencyMs int64 `json:"pingLatencyMs"`
+}
+
+// Verification is mongosync's verification object. fleetsync's verifier compares source and
+// destination once, during commit, after the last event is applied and before canWrite; each side
+// reports what that comparison read.
+type Verification struct {
+	Source      VerificationSide `json:"source"`
+	Destination VerificationSide `json:"destination"`
+	// Result is fleetsync's: "passed" or "failed" once the comparison is done, and the differences.
+	Result      string   `json:"result,omitempty"`
+	Differences []string `json:"differences,omitempty"`
+}
+
+// VerificationSide is one cluster's side of the verification, mongosync's fields.
+type VerificationSide struct {
+	EstimatedDocumentCount int64 `json:"estimatedDocumentCount"`
+	HashedDocumentCount    int64 `json:"hashedDocumentCount"`
+	LagTimeSeconds         int64 `json:"lagTimeSeconds"`
+	TotalCollectionCount   int   `json:"totalCollectionCount"`
+	ScannedCollectionCount int   `json:"scannedCollectionCount"`
+	// Phase is "not started" until commit, then "in progress", then "passed" or "failed".
+	Phase string `json:"phase"`
 }
 
 // Lag is mongosync's lag object: how far the destination is behind the source, in seconds of
@@ -88,7 +220,26 @@ type Fleet struct {
 	EstimatedTotalDocs   int64          `json:"estimatedTotalDocuments"`
 	StartAtOperationTime *OpTime        `json:"startAtOperationTime,omitempty"`
 	Applier              *Applier       `json:"applier,omitempty"`
-	Error                string         `json:"error,omitempty"`
+	Commit               *Commit        `json:"commit,omitempty"`
+	// Reversed is true once /reverse turned the sync around (cluster1 to cluster0).
+	Reversed bool   `json:"reversed,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Commit is the cut-over as the fleet carries it out.
+type Commit struct {
+	Step        string    `json:"step"` // block, catchUp, restore, verify, unblock, finished, failed
+	RequestedAt time.Time `json:"requestedAt"`
+	Point       *OpTime   `json:"commitPoint,omitempty"`
+	// SourceBlocked says user writes to the source are blocked (enableUserWriteBlocking
+	// "sourceAndDestination").
+	SourceBlocked bool `json:"sourceBlocked"`
+	// Restored lists the index settings commit put back on the destination.
+	Restored    []string   `json:"restoredIndexSettings,omitempty"`
+	CommittedAt *time.Time `json:"committedAt,omitempty"`
+	// PauseSeconds is from the /commit call to COMMITTED (or until now while committing).
+	PauseSeconds float64 `json:"pauseSeconds"`
+	Failure      string  `json:"failure,omitempty"`
 }
 
 // Applier is the change-event applier: who holds its lease, where events come from, and how far
@@ -139,11 +290,15 @@ type OpTime struct {
 // Less orders optimes.
 func (o OpTime) Less(p OpTime) bool { return o.T < p.T || (o.T == p.T && o.I < p.I) }
 
-// Service is what the API acts on: a node's view of the shared sync.
+// Service is what the API acts on: a node's view of the shared sync. A refusal the caller can fix
+// is an *Error; the lifecycle calls change nothing when they refuse.
 type Service interface {
-	// Start starts the sync. A refusal the caller can fix is an *Error.
 	Start(ctx context.Context, req StartRequest) error
 	Progress(ctx context.Context) (Progress, error)
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+	Commit(ctx context.Context) error
+	Reverse(ctx context.Context) error
 }
 
 // Error is a refused call: its HTTP status, mongosync-style error code, and a sentence for the user.
@@ -158,6 +313,16 @@ func (e *Error) Error() string { return e.Code + ": " + e.Description }
 // BadRequest returns a 400 *Error.
 func BadRequest(code, format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// Conflict returns a 409 *Error: the call is not allowed in the sync's current state.
+func Conflict(code, format string, args ...any) *Error {
+	return &Error{Status: http.StatusConflict, Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable returns a 503 *Error: the node cannot act yet (it is still connecting).
+func Unavailable(code, format string, args ...any) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: code, Description: fmt.Sprintf(format, args...)}
 }
 
 // errorBody is mongosync's error response.
@@ -183,6 +348,19 @@ func New(svc Service, log *zap.Logger) http.Handler {
 		}
 		return c.JSON(http.StatusOK, map[string]bool{"success": true})
 	})
+	for path, call := range map[string]func(context.Context) error{
+		"/pause": svc.Pause, "/resume": svc.Resume, "/commit": svc.Commit, "/reverse": svc.Reverse,
+	} {
+		api.POST(path, func(c echo.Context) error {
+			if err := decodeEmpty(c.Request(), path); err != nil {
+				return err
+			}
+			if err := call(c.Request().Context()); err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, map[string]bool{"success": true})
+		})
+	}
 	api.GET("/progress", func(c echo.Context) error {
 		p, err := svc.Progress(c.Request().Context())
 		if err != nil {
@@ -206,8 +384,8 @@ func New(svc Service, log *zap.Logger) http.Handler {
 	return e
 }
 
-// decodeStart reads /start's body strictly: a malformed body, a parameter this version does not
-// support, or a missing source/destination is refused with a sentence saying which.
+// decodeStart reads /start's body strictly: a malformed body, a parameter fleetsync does not know,
+// or an invalid value or combination is refused with a sentence saying which.
 func decodeStart(r *http.Request) (StartRequest, error) {
 	var req StartRequest
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
@@ -216,12 +394,50 @@ func decodeStart(r *http.Request) (StartRequest, error) {
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return req, BadRequest("InvalidRequest", "parameter %s is not supported by this version of fleetsync; remove it", name)
 		}
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return req, BadRequest("InvalidRequest", "parameter %s must be a %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		}
 		return req, BadRequest("InvalidRequest", "the request body must be a JSON object like {\"source\": \"cluster0\", \"destination\": \"cluster1\"} (%v)", err)
 	}
-	if req.Source == "" || req.Destination == "" {
-		return req, BadRequest("InvalidRequest", "both \"source\" and \"destination\" are required, e.g. {\"source\": \"cluster0\", \"destination\": \"cluster1\"}")
+	if dec.More() {
+		return req, BadRequest("InvalidRequest", "the request body must be one JSON object; remove what follows it")
 	}
-	return req, nil
+	return req, req.Validate()
+}
+
+// jsonKind names a Go kind the way a JSON user knows it.
+func jsonKind(kind string) string {
+	switch kind {
+	case "slice", "array":
+		return "list"
+	case "struct", "map", "ptr":
+		return "object"
+	case "bool":
+		return "boolean (true or false)"
+	}
+	return kind
+}
+
+// decodeEmpty accepts the bodies mongosync's other calls take: nothing, or an empty object ("{ }" in
+// mongosync's curl examples). Anything else is refused, so that a parameter meant for /start is not
+// silently ignored.
+func decodeEmpty(r *http.Request, path string) error {
+	var body map[string]json.RawMessage
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
+	if err != nil {
+		return BadRequest("InvalidRequest", "reading the request body: %v", err)
+	}
+	if strings.TrimSpace(string(raw)) == "" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return BadRequest("InvalidRequest", "the body of %s must be empty or {} (%v)", path, err)
+	}
+	for name := range body {
+		return BadRequest("InvalidRequest", "%s takes no parameters, but got %q; send {} or no body", path, name)
+	}
+	return nil
 }
 
 func writeError(c echo.Context, err error, log *zap.Logger) {

@@ -27,6 +27,27 @@ func (c Client) Start(ctx context.Context) error {
 	return c.call(ctx, http.MethodPost, "/api/v1/start", `{"source":"cluster0","destination":"cluster1"}`, &reply)
 }
 
+// StartWith asks the node to start the sync with req's parameters.
+func (c Client) StartWith(ctx context.Context, req StartRequest) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	var reply struct{ errorBody }
+	return c.call(ctx, http.MethodPost, "/api/v1/start", string(body), &reply)
+}
+
+// Pause, Resume, Commit and Reverse make mongosync's lifecycle calls.
+func (c Client) Pause(ctx context.Context) error   { return c.lifecycle(ctx, "pause") }
+func (c Client) Resume(ctx context.Context) error  { return c.lifecycle(ctx, "resume") }
+func (c Client) Commit(ctx context.Context) error  { return c.lifecycle(ctx, "commit") }
+func (c Client) Reverse(ctx context.Context) error { return c.lifecycle(ctx, "reverse") }
+
+func (c Client) lifecycle(ctx context.Context, call string) error {
+	var reply struct{ errorBody }
+	return c.call(ctx, http.MethodPost, "/api/v1/"+call, "{}", &reply)
+}
+
 // Progress reads the node's /progress.
 func (c Client) Progress(ctx context.Context) (Progress, error) {
 	var reply struct {

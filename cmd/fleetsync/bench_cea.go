@@ -21,9 +21,9 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/applier"
-	"github.com/fleetsync/fleetsync/coordinator"
 	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/loadgen"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/mongoconn"
@@ -254,7 +254,7 @@ func (b *ceaBench) prepareBacklog(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if b.from, err = coordinator.SourceClock(ctx, b.src); err != nil {
+	if b.from, err = clusterclock.Now(ctx, b.src); err != nil {
 		return err
 	}
 	fmt.Fprintf(b.stderr, "writing a backlog of about %d change events with the load generator...\n", b.o.backlog)
@@ -278,7 +278,7 @@ func (b *ceaBench) prepareBacklog(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	b.through, err = coordinator.SourceClock(ctx, b.src)
+	b.through, err = clusterclock.Now(ctx, b.src)
 	if err != nil {
 		return err
 	}
@@ -427,7 +427,7 @@ func (b *ceaBench) freshDestination(ctx context.Context, seedOpts *seed.Options,
 	}
 	d.meta = metadata.Open(d.client, namespace.DefaultMetadataDB, ceaSyncID)
 	if _, err := d.meta.Register(ctx, metadata.Identity{Hosts: []string{"source"}}, metadata.Identity{Hosts: []string{srv.URI()}}); err == nil {
-		err = d.meta.Start(ctx)
+		err = d.meta.Start(ctx, metadata.Options{})
 	}
 	if err == nil {
 		_, err = d.meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: ceaSyncID}}, bson.D{{Key: "$set", Value: bson.D{
@@ -599,7 +599,7 @@ func wrapApplyError(ev changeevent.Event, err error) error {
 // worthless. Field order is ignored because of the sandbox's replace, which keeps the stored field
 // order where MongoDB takes the replacement's (workaround mongoJavaServerKeepsFieldOrderOnReplace).
 func checkEqual(ctx context.Context, src, dst *mongo.Client) error {
-	rep, err := verify.Run(ctx, src, dst, verify.Options{IgnoreFieldOrder: true})
+	rep, err := verify.Run(ctx, src, dst, verify.Options{})
 	if err != nil {
 		return fmt.Errorf("verifying the destination: %w", err)
 	}
@@ -801,7 +801,7 @@ func (b *ceaBench) lagStepLive(ctx context.Context, rate int, seedValue int64) (
 	}
 	defer srv.Stop()
 	defer src.Disconnect(context.Background())
-	from, err := coordinator.SourceClock(ctx, src)
+	from, err := clusterclock.Now(ctx, src)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -829,7 +829,7 @@ func (b *ceaBench) lagStepLive(ctx context.Context, rate int, seedValue int64) (
 	if err != nil {
 		return nil, 0, err
 	}
-	latest, err := coordinator.SourceClock(ctx, src)
+	latest, err := clusterclock.Now(ctx, src)
 	if err == nil {
 		_, err = a.waitApplied(ctx, d.meta, latest)
 	}
@@ -886,7 +886,7 @@ func (s *lagStep) maxLag() float64 {
 // callback, which runs every lagSampleInterval on a goroutine of its own.
 func runLagStep(ctx context.Context, src *mongo.Client, meta *metadata.DB, rate float64, step time.Duration, seedValue int64) (*lagStep, error) {
 	s := &lagStep{}
-	latest, err := coordinator.SourceClock(ctx, src)
+	latest, err := clusterclock.Now(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -899,7 +899,7 @@ func runLagStep(ctx context.Context, src *mongo.Client, meta *metadata.DB, rate 
 		}
 		var latest primitive.Timestamp
 		if err == nil {
-			latest, err = coordinator.SourceClock(ctx, src)
+			latest, err = clusterclock.Now(ctx, src)
 		}
 		if err != nil {
 			if s.sampleErr == nil {
@@ -998,7 +998,7 @@ func (b *ceaBench) memoryRun(ctx context.Context, events int) (memoryResult, err
 		return m, err
 	}
 	defer src.Disconnect(context.Background())
-	from, err := coordinator.SourceClock(ctx, src)
+	from, err := clusterclock.Now(ctx, src)
 	if err != nil {
 		return m, err
 	}
@@ -1008,7 +1008,7 @@ func (b *ceaBench) memoryRun(ctx context.Context, events int) (memoryResult, err
 		return m, fmt.Errorf("writing the backlog (the sandbox JVM holds it all in memory): %w", err)
 	}
 	m.writeSeconds = time.Since(start).Seconds()
-	through, err := coordinator.SourceClock(ctx, src)
+	through, err := clusterclock.Now(ctx, src)
 	if err != nil {
 		return m, err
 	}

@@ -95,17 +95,6 @@ func applierNode(t *testing.T, n *fleetNode, not string) *web.Applier {
 	return a
 }
 
-// assertVerifiedIgnoringFieldOrder runs fleetsync verify with --ignore-field-order: the sandbox's
-// replace keeps the stored field order where MongoDB takes the replacement's (workaround
-// mongoJavaServerKeepsFieldOrderOnReplace, test code only).
-func assertVerifiedIgnoringFieldOrder(t *testing.T, c sandboxtest.Clusters) {
-	t.Helper()
-	r := runFleetsync(t, "verify", "--cluster0", c.Source, "--cluster1", c.Destination, "--ignore-field-order")
-	if r.code != exitOK || !strings.Contains(r.stdout, "EQUAL") {
-		t.Fatalf("verify after change event application: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
-}
-
 func TestChangeEventsKeepTheDestinationCurrentUnderLoad(t *testing.T) {
 	c := sandboxtest.Pair(t)
 	seedSource(t, c, ceaDocs)
@@ -135,7 +124,7 @@ func TestChangeEventsKeepTheDestinationCurrentUnderLoad(t *testing.T) {
 	if p.Lag.OverallLagSeconds != 0 || p.EstimatedSecondsToCEACatchup == nil || *p.EstimatedSecondsToCEACatchup != 0 {
 		t.Errorf("caught up, but lag %+v and catch-up estimate %v", p.Lag, p.EstimatedSecondsToCEACatchup)
 	}
-	assertVerifiedIgnoringFieldOrder(t, c)
+	assertVerified(t, c)
 }
 
 func TestChangeEventsSurviveTheApplierBeingKilledTwice(t *testing.T) {
@@ -197,7 +186,7 @@ func TestChangeEventsSurviveTheApplierBeingKilledTwice(t *testing.T) {
 	if *p.TotalEventsApplied == 0 {
 		t.Error("no events applied")
 	}
-	assertVerifiedIgnoringFieldOrder(t, c)
+	assertVerified(t, c)
 }
 
 func TestDeposedApplierCannotApplyOrCheckpoint(t *testing.T) {
@@ -269,7 +258,7 @@ func TestDeposedApplierCannotApplyOrCheckpoint(t *testing.T) {
 		t.Errorf("after the deposed applier woke up the lease is %s at epoch %d, want %s at %d", last.Owner, last.Epoch, taken.Node, taken.Epoch)
 	}
 	t.Logf("%d checkpoints observed, all monotonic; deposed node's log:\n%s", len(seen), lastLines(frozen.stderr.String(), 6))
-	assertVerifiedIgnoringFieldOrder(t, c)
+	assertVerified(t, c)
 }
 
 func displayOwner(owner string) string { name, _, _ := strings.Cut(owner, "/"); return name }

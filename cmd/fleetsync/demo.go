@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,12 +37,12 @@ const (
 	demoCatchupTimeout = 10 * time.Minute
 )
 
-// runDemo is the README's first command: everything fleetsync can do so far, on the embedded sandbox,
-// in one command that cleans up after itself. It starts the sandbox, seeds the source, starts writing
-// to it at a steady rate (the load generator), starts a fleet of nodes as separate processes, starts
-// the sync through the API, shows its progress through the copy and live change event application,
-// stops the load, waits until the destination has caught up, and proves with the verifier that the
-// clusters are equal. Commit joins it with issue 5.
+// runDemo is the README's first command: a whole migration on the embedded sandbox, in one command
+// that cleans up after itself. It starts the sandbox, seeds the source, starts writing to it at a
+// steady rate (the load generator), starts a fleet of nodes as separate processes, starts the sync
+// through the API, shows its progress through the copy and live change event application, waits for
+// canCommit, stops the load, commits, proves with the verifier that the clusters are equal, and
+// prints a summary.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
 	docs := fs.Int("docs", 20000, "documents to seed")
@@ -112,10 +113,16 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	copySeconds := time.Since(copyStarted).Seconds()
 
-	// Live change event application while the load goes on, then catch-up once it stops.
+	// Live change event application while the load goes on; then, as a user cuts over: wait for
+	// canCommit, stop the writes, commit.
+	applyStarted := time.Now()
 	if err := followApply(ctx, fleet, stdout, time.Now().Add(*applySeconds)); err != nil {
 		return fail(stderr, "demo", err)
 	}
+	if _, err := waitCanCommit(ctx, fleet); err != nil {
+		return fail(stderr, "demo", err)
+	}
+	applySecondsLive := time.Since(applyStarted).Seconds()
 	loadStats, err := load.stop()
 	if err != nil {
 		return fail(stderr, "demo", fmt.Errorf("the load generator: %w", err))
@@ -123,7 +130,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	if *rate > 0 {
 		fmt.Fprintf(stdout, "load stopped: %s\n", loadStats)
 	}
-	caughtUp, catchup, err := waitApplied(ctx, fleet, stdout)
+	committed, pause, err := followCommit(ctx, fleet, stdout)
 	if err != nil {
 		return fail(stderr, "demo", err)
 	}
@@ -135,28 +142,41 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "demo", err)
 	}
 	defer disconnect()
-	fmt.Fprintln(stdout, "verifying destination against source:")
-	// IgnoreFieldOrder: the sandbox server keeps a document's stored field order when it is replaced
-	// (workaround mongoJavaServerKeepsFieldOrderOnReplace, docs/test-servers.md); MongoDB does not.
-	report, err := verify.Run(ctx, source, destination, verify.Options{IgnoreFieldOrder: true})
+	verifyStarted := time.Now()
+	fmt.Fprintln(stdout, "verifying destination against source (again, independently of the commit's verifier):")
+	report, err := verify.Run(ctx, source, destination, verify.Options{})
 	if err != nil {
 		return fail(stderr, "demo", err)
 	}
 	if err := report.WriteText(stdout); err != nil {
 		return fail(stderr, "demo", err)
 	}
-	fmt.Fprintf(stdout, "copied %d documents (%.1f MB) in %d partitions by %d nodes in %.1fs (%.0f docs/s); demo finished in %.1fs\n",
+	verifySeconds := time.Since(verifyStarted).Seconds()
+
+	fmt.Fprintln(stdout, "summary:")
+	fmt.Fprintf(stdout, "  copied      %d documents (%.1f MB) in %d partitions by %d nodes in %.1fs (%.0f docs/s)\n",
 		final.Fleet.DocumentsCopied, float64(final.CollectionCopy.EstimatedCopiedBytes)/1e6, final.Fleet.Partitions.Total,
-		len(fleet), copySeconds, float64(final.Fleet.DocumentsCopied)/max(copySeconds, 1e-9), time.Since(started).Seconds())
-	if a := caughtUp.Fleet.Applier; a != nil {
-		fmt.Fprintf(stdout, "applied %d change events (%d by re-reading the document) from the %s, applier %s; caught up %.1fs after the load stopped\n",
-			a.EventsApplied, a.Refreshed, a.Source, a.Node, catchup.Seconds())
+		len(fleet), copySeconds, float64(final.Fleet.DocumentsCopied)/max(copySeconds, 1e-9))
+	if a := committed.Fleet.Applier; a != nil {
+		fmt.Fprintf(stdout, "  applied     %d change events (%d by re-reading the document) from the %s, live for %.1fs\n",
+			a.EventsApplied, a.Refreshed, a.Source, applySecondsLive)
 	}
+	fmt.Fprintf(stdout, "  commit      pause %.2fs from POST /commit to COMMITTED; %d index setting(s) restored\n",
+		pause.Seconds(), len(committed.Fleet.Commit.Restored))
+	fmt.Fprintf(stdout, "  verify      %s in %.1fs\n", verdict(report.Equal()), verifySeconds)
+	fmt.Fprintf(stdout, "demo finished in %.1fs\n", time.Since(started).Seconds())
 	if !report.Equal() {
 		return exitDifferent
 	}
 	_ = os.RemoveAll(logDir)
 	return exitOK
+}
+
+func verdict(equal bool) string {
+	if equal {
+		return "EQUAL"
+	}
+	return "DIFFERENT"
 }
 
 type demoNode struct {
@@ -183,7 +203,7 @@ func startDemoFleet(ctx context.Context, n, workers int, source, destination, lo
 		node.log = filepath.Join(logDir, node.name+".log")
 		node.cmd = exec.Command(self, "--cluster0", source, "--cluster1", destination, "--name", node.name,
 			"--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers), "--partition-size", demoPartitionSize,
-			"--logPath", node.log)
+			"--logPath", node.log, "--sandbox")
 		node.cmd.Env = append(os.Environ(), "FLEETSYNC_TEST_BE_MAIN=1") // lets a test binary act as fleetsync
 		out, err := node.cmd.StdoutPipe()
 		if err != nil {
@@ -319,10 +339,39 @@ func followApply(ctx context.Context, fleet demoFleet, stdout io.Writer, until t
 	return nil
 }
 
-// waitApplied waits until the destination has every source event applied (lag 0 and canCommit),
-// and says how long that took.
-func waitApplied(ctx context.Context, fleet demoFleet, stdout io.Writer) (web.Progress, time.Duration, error) {
+// waitCanCommit waits until the fleet reports canCommit.
+func waitCanCommit(ctx context.Context, fleet demoFleet) (web.Progress, error) {
+	deadline := time.Now().Add(demoCatchupTimeout)
+	for i := 0; ; i++ {
+		p, err := web.Client{Base: fleet[i%len(fleet)].api}.Progress(ctx)
+		if err != nil {
+			return p, err
+		}
+		if a := p.Fleet.Applier; a != nil && a.Error != "" {
+			return p, fmt.Errorf("change event application reports an error: %s", a.Error)
+		}
+		if p.CanCommit {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			return p, fmt.Errorf("the sync did not reach canCommit within %s", demoCatchupTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return p, ctx.Err()
+		case <-time.After(demoPollInterval / 2):
+		}
+	}
+}
+
+// followCommit calls /commit and prints the commit's steps until COMMITTED; it returns the final
+// progress and the commit pause seen by the caller (from the call to COMMITTED).
+func followCommit(ctx context.Context, fleet demoFleet, stdout io.Writer) (web.Progress, time.Duration, error) {
 	start := time.Now()
+	if err := (web.Client{Base: fleet[0].api}).Commit(ctx); err != nil {
+		return web.Progress{}, 0, fmt.Errorf("commit: %w", err)
+	}
+	fmt.Fprintf(stdout, "POST %s/api/v1/commit: the fleet cuts over\n", fleet[0].api)
 	deadline := start.Add(demoCatchupTimeout)
 	last := ""
 	for i := 0; ; i++ {
@@ -330,24 +379,33 @@ func waitApplied(ctx context.Context, fleet demoFleet, stdout io.Writer) (web.Pr
 		if err != nil {
 			return p, 0, err
 		}
-		if line := applyLine(p); line != last {
-			fmt.Fprintln(stdout, line)
-			last = line
+		if c := p.Fleet.Commit; c != nil {
+			if c.Failure != "" {
+				return p, 0, errors.New(c.Failure)
+			}
+			if line := fmt.Sprintf("  commit   %s: %s", p.State, c.Step); line != last {
+				fmt.Fprintln(stdout, line)
+				last = line
+			}
 		}
-		a := p.Fleet.Applier
-		if a != nil && a.Error != "" {
-			return p, 0, fmt.Errorf("change event application reports an error: %s", a.Error)
-		}
-		if p.CanCommit && a != nil && a.AppliedThrough != nil && a.SourceLatest != nil && !a.AppliedThrough.Less(*a.SourceLatest) {
-			return p, time.Since(start), nil
+		if p.State == metadata.StateCommitted {
+			pause := time.Since(start)
+			for _, r := range p.Fleet.Commit.Restored {
+				fmt.Fprintf(stdout, "  restored %s\n", r)
+			}
+			if v := p.Verification; v != nil {
+				fmt.Fprintf(stdout, "  verified by the commit: %s, %d documents on each side\n", v.Result, v.Source.HashedDocumentCount)
+			}
+			fmt.Fprintf(stdout, "COMMITTED: canWrite %v\n", p.CanWrite)
+			return p, pause, nil
 		}
 		if time.Now().After(deadline) {
-			return p, 0, fmt.Errorf("change event application did not catch up within %s", demoCatchupTimeout)
+			return p, 0, fmt.Errorf("the commit did not complete within %s", demoCatchupTimeout)
 		}
 		select {
 		case <-ctx.Done():
 			return p, 0, ctx.Err()
-		case <-time.After(demoPollInterval / 2):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

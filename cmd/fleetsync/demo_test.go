@@ -7,8 +7,9 @@ import (
 )
 
 // The README's first command, at a smaller size: a fleet of separate processes copies the source
-// while the load generator writes to it, applies the change events live, catches up once the load
-// stops, and the demo ends with equal clusters and exit 0.
+// while the load generator writes to it, applies the change events live, commits once the load
+// stops (restoring the unique and TTL index settings), and the demo ends with equal clusters and
+// exit 0.
 func TestDemoEndsEqual(t *testing.T) {
 	t.Parallel()
 	r := runFleetsync(t, "demo", "--docs", "3000", "--nodes", "2", "--rate", "300", "--apply-for", "2s")
@@ -16,16 +17,19 @@ func TestDemoEndsEqual(t *testing.T) {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{"seeded the source: 3000 documents", "writing to the source at 300 ops/s",
-		"node node-2: API http://127.0.0.1:", "copy ", "load stopped: ", "errors 0", "from the oplog"} {
+		"node node-2: API http://127.0.0.1:", "copy ", "load stopped: ", "errors 0", "from the oplog",
+		"/api/v1/commit: the fleet cuts over", "COMMITTED: canWrite true", "verified by the commit: passed"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, r.stdout)
 		}
 	}
 	for _, want := range []string{
 		`EQUAL: 6 namespaces, \d+ documents compared`,
-		`copied \d+ documents \([0-9.]+ MB\) in \d+ partitions by 2 nodes`,
-		`applied [1-9]\d* change events`,
-		`apply +\d+ events applied, lag \d+s, canCommit true`,
+		`copied +\d+ documents \([0-9.]+ MB\) in \d+ partitions by 2 nodes`,
+		`applied +[1-9]\d* change events`,
+		`commit +pause [0-9.]+s from POST /commit to COMMITTED; [1-9]\d* index setting\(s\) restored`,
+		`restored shop\.customers \S+: unique \(rebuilt\)`,
+		`verify +EQUAL`,
 	} {
 		if !regexp.MustCompile(want).MatchString(r.stdout) {
 			t.Fatalf("demo output does not match %q:\n%s", want, r.stdout)

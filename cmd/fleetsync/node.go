@@ -41,6 +41,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	batchDocs := fs.Int("batch-docs", worker.DefaultBatchDocs, "documents per insert batch and checkpoint")
 	changeSource := fs.String("change-source", applier.ModeAuto, "where change events come from: auto (a change stream where the source has one, else its oplog), changeStream, or oplog")
 	applyLanes := fs.Int("apply-lanes", applier.DefaultLanes, "parallel write lanes of the change-event applier")
+	sandbox := fs.Bool("sandbox", false, "the clusters are fleetsync's sandbox test servers (standalone; see docs/test-servers.md): never for real clusters")
 	timeout := fs.Duration("server-selection-timeout", mongoconn.DefaultServerSelectionTimeout, "how long one connection attempt waits for a cluster")
 	logPath := fs.String("logPath", "", "write the log to this file instead of stderr")
 	verbosity := fs.String("verbosity", "info", "log level: debug, info, warn or error")
@@ -77,7 +78,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		Cluster0: *cluster0, Cluster1: *cluster1, SyncID: *id, Name: *name, Bind: *bind, Port: *port,
 		GossipPort: *gossipPort, Workers: *workers, MetadataDB: *metadataDB, LeaseTTL: *leaseTTL,
 		PartitionTargetBytes: targetBytes, BatchDocs: *batchDocs, ServerSelectionTimeout: *timeout, Log: log,
-		ChangeSource: *changeSource, ApplyLanes: *applyLanes,
+		ChangeSource: *changeSource, ApplyLanes: *applyLanes, Sandbox: *sandbox,
 	}, func(r node.Ready) {
 		api := "no API"
 		if r.API != "" {

@@ -61,7 +61,7 @@ func startNode(t *testing.T, c sandboxtest.Clusters, name string, extra ...strin
 	port := freePort(t)
 	args := append([]string{"--cluster0", c.Source, "--cluster1", c.Destination, "--name", name,
 		"--port", strconv.Itoa(port), "--lease-ttl", testLeaseTTL, "--partition-size", testPartitionSize,
-		"--batch-docs", testBatchDocs, "--workers", testWorkers, "--server-selection-timeout", "2s"}, extra...)
+		"--batch-docs", testBatchDocs, "--workers", testWorkers, "--server-selection-timeout", "2s", "--sandbox"}, extra...)
 	b := startBackground(t, args...)
 	line := b.readLine(t)
 	if !strings.HasPrefix(line, "fleetsync node "+name+" ready: API http://127.0.0.1:"+strconv.Itoa(port)) {
@@ -183,7 +183,7 @@ func assertVerified(t *testing.T, c sandboxtest.Clusters) string {
 	t.Helper()
 	r := runFleetsync(t, "verify", "--cluster0", c.Source, "--cluster1", c.Destination)
 	if r.code != exitOK || !strings.Contains(r.stdout, "EQUAL") {
-		t.Fatalf("verify after the copy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	return r.stdout
 }
@@ -437,7 +437,7 @@ func TestStartAPIRefusesBadCalls(t *testing.T) {
 	}{
 		{"not JSON", "POST", start, `{source:`, 400, "InvalidRequest", "must be a JSON object"},
 		{"missing destination", "POST", start, `{"source":"cluster0"}`, 400, "InvalidRequest", `"destination" are required`},
-		{"unsupported parameter", "POST", start, `{"source":"cluster0","destination":"cluster1","buildIndexes":"never"}`, 400, "InvalidRequest", `parameter "buildIndexes" is not supported`},
+		{"unsupported parameter", "POST", start, `{"source":"cluster0","destination":"cluster1","namespaceRemap":[]}`, 400, "InvalidRequest", `parameter "namespaceRemap" is not supported`},
 		{"reversed clusters", "POST", start, `{"source":"cluster1","destination":"cluster0"}`, 400, "InvalidRequest", "must be \"cluster0\" and \"cluster1\""},
 		{"wrong method", "GET", start, ``, 405, "MethodNotAllowed", "GET /api/v1/start"},
 		{"unknown endpoint", "POST", n.api + "/api/v1/frobnicate", `{}`, 404, "NotFound", "/api/v1/frobnicate"},
@@ -453,7 +453,7 @@ func TestStartAPIRefusesBadCalls(t *testing.T) {
 	}
 	startSync(t, n)
 	r := call(t, "POST", start, `{"source":"cluster0","destination":"cluster1"}`)
-	if r.status != 400 || r.body["error"] != "InvalidStateTransition" || !strings.Contains(fmt.Sprint(r.body["errorDescription"]), "RUNNING") {
+	if r.status != 409 || r.body["error"] != "InvalidStateTransition" || !strings.Contains(fmt.Sprint(r.body["errorDescription"]), "RUNNING") {
 		t.Errorf("second start: %d %s", r.status, r.raw)
 	}
 	p := waitCopied(t, n)

@@ -30,7 +30,8 @@ type Collection struct {
 // HasDocuments reports whether documents can be read from it; a view's contents are derived.
 func (c Collection) HasDocuments() bool { return c.Type != TypeView }
 
-// ListCollections returns every user namespace of the cluster, sorted by namespace.
+// ListCollections returns every user namespace of the cluster that filter selects, sorted by
+// namespace.
 func ListCollections(ctx context.Context, client *mongo.Client, filter namespace.Filter) ([]Collection, error) {
 	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {
@@ -38,7 +39,7 @@ func ListCollections(ctx context.Context, client *mongo.Client, filter namespace
 	}
 	var out []Collection
 	for _, db := range dbs {
-		if !filter.UserDatabase(db) {
+		if !filter.MaySelectDatabase(db) {
 			continue
 		}
 		colls, err := listDatabase(ctx, client.Database(db), filter)
@@ -68,7 +69,7 @@ func listDatabase(ctx context.Context, db *mongo.Database, filter namespace.Filt
 			return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)
 		}
 		ns := namespace.Namespace{DB: db.Name(), Coll: spec.Name}
-		if !filter.User(ns) {
+		if !filter.Selected(ns) {
 			continue
 		}
 		if spec.Type == "" {

@@ -215,3 +215,14 @@ func (m *DB) ForgetDeferred(ctx context.Context, ns, index string) error {
 	}
 	return nil
 }
+
+// ClearDeferred removes an entry's deferred index settings once commit has restored them, so that
+// the verifier no longer reports them as pending.
+func (m *DB) ClearDeferred(ctx context.Context, id string) error {
+	_, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "deferred", Value: ""}}}})
+	if err != nil {
+		return fmt.Errorf("clearing the restored index settings of %s: %w", id, err)
+	}
+	return nil
+}

@@ -34,10 +34,16 @@ const (
 	CollCheckpoints = "checkpoints"
 )
 
-// States of a sync, mongosync's names.
+// States of a sync, mongosync's names. INITIALIZING is never stored: it is what a node reports while
+// it is still connecting to the clusters and has not read the sync document yet.
 const (
-	StateIdle    = "IDLE"
-	StateRunning = "RUNNING"
+	StateInitializing = "INITIALIZING"
+	StateIdle         = "IDLE"
+	StateRunning      = "RUNNING"
+	StatePaused       = "PAUSED"
+	StateCommitting   = "COMMITTING"
+	StateCommitted    = "COMMITTED"
+	StateReversing    = "REVERSING"
 )
 
 // Phases of a RUNNING sync, in order. Each is finished by the coordinator before it moves on, and each
@@ -73,6 +79,15 @@ type Sync struct {
 	CopyStartedAt        time.Time           `bson:"copyStartedAt,omitempty"`
 	CopyDoneAt           time.Time           `bson:"copyDoneAt,omitempty"`
 	IndexesDoneAt        time.Time           `bson:"indexesDoneAt,omitempty"`
+
+	// Options are /start's parameters, fixed for the life of the sync.
+	Options Options `bson:"options"`
+	// Reversed is set once a reverse began: events then flow from cluster1 back to cluster0.
+	Reversed bool `bson:"reversed,omitempty"`
+	// Commit is the cut-over's record, from the /commit call on.
+	Commit *Commit `bson:"commit,omitempty"`
+	// Verification is the embedded verifier's last result (verification.enabled).
+	Verification *Verification `bson:"verification,omitempty"`
 
 	Collections         int   `bson:"collections,omitempty"`
 	EstimatedTotalBytes int64 `bson:"estimatedTotalBytes,omitempty"`
@@ -171,25 +186,6 @@ func (m *DB) Sync(ctx context.Context) (Sync, error) {
 		return Sync{}, fmt.Errorf("reading sync %q from the metadata database %s: %w", m.SyncID, m.Name(), err)
 	}
 	return s, nil
-}
-
-// ErrNotIdle is returned by Start when the sync has already been started.
-var ErrNotIdle = errors.New("the sync is not IDLE")
-
-// Start moves the sync from IDLE to RUNNING in its first phase. Any node may do it (it needs no lease:
-// the state condition makes it happen once); the coordinator then does the work.
-func (m *DB) Start(ctx context.Context) error {
-	res, err := m.Syncs().UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: m.SyncID}, {Key: "state", Value: StateIdle}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: StateRunning}, {Key: "phase", Value: PhaseCatalog}}},
-			{Key: "$currentDate", Value: bson.D{{Key: "startedAt", Value: true}}}})
-	if err != nil {
-		return fmt.Errorf("starting sync %q: %w", m.SyncID, err)
-	}
-	if res.MatchedCount == 0 {
-		return ErrNotIdle
-	}
-	return nil
 }
 
 // ErrDeposed is returned by fenced updates when the coordinator lease they were made under is gone.

@@ -123,11 +123,12 @@ func TestRegisterRefusesAnotherSourceAndStartsOnce(t *testing.T) {
 		t.Fatalf("a second sync id: %v", err)
 	}
 
-	if err := meta.Start(ctx); err != nil {
+	if err := meta.Start(ctx, metadata.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := meta.Start(ctx); !errors.Is(err, metadata.ErrNotIdle) {
-		t.Fatalf("second start: %v, want ErrNotIdle", err)
+	var se *metadata.StateError
+	if err := meta.Start(ctx, metadata.Options{}); !errors.As(err, &se) || se.State != metadata.StateRunning {
+		t.Fatalf("second start: %v, want a StateError naming RUNNING", err)
 	}
 	if s, _ := meta.Sync(ctx); s.State != metadata.StateRunning || s.Phase != metadata.PhaseCatalog || s.StartedAt.IsZero() {
 		t.Fatalf("after start: %+v", s)

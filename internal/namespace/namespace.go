@@ -58,6 +58,10 @@ func IsSystemCollection(coll string) bool {
 // Filter decides which databases and collections are user data for one sync.
 type Filter struct {
 	MetadataDB string // excluded too; DefaultMetadataDB when empty
+
+	// Include and Exclude are the sync's includeNamespaces and excludeNamespaces (see rules.go).
+	// Without them every user namespace is selected.
+	Include, Exclude []Rule
 }
 
 // MetadataDatabase is the name of the sync's metadata database.

@@ -69,7 +69,10 @@ type Config struct {
 	ChangeSource           string // applier.ModeAuto (default), ModeChangeStream or ModeOplog
 	ApplyLanes             int    // parallel write lanes of the applier; 0: applier.DefaultLanes
 	ServerSelectionTimeout time.Duration
-	Log                    *zap.Logger
+	// Sandbox accepts fleetsync's sandbox test servers, which are standalone (--sandbox; see
+	// preflight.CheckTopology). Never for real clusters.
+	Sandbox bool
+	Log     *zap.Logger
 }
 
 // Ready describes a node that has joined its fleet, for the command to print.
@@ -115,6 +118,33 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		return err
 	}
 
+	// The API listens from the start: while the node connects, /progress answers INITIALIZING (as
+	// mongosync's does) and the other calls ask to retry, so a runbook polling a node started
+	// before its clusters sees why it waits rather than a refused connection.
+	var ln net.Listener
+	apiAddr := ""
+	api := &serviceSwitch{}
+	api.set(initializing{})
+	var apiWG sync.WaitGroup
+	if cfg.Port > 0 {
+		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))
+		if err != nil {
+			return fmt.Errorf("cannot serve the API on %s:%d (%v); pick another --port, or --port 0 for no API", cfg.Bind, cfg.Port, err)
+		}
+		defer ln.Close()
+		apiAddr = ln.Addr().String()
+		apiCtx, stopAPI := context.WithCancel(context.Background())
+		apiWG.Add(1)
+		go func() {
+			defer apiWG.Done()
+			if err := web.Serve(apiCtx, ln, web.New(api, log.Named("api"))); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Error("API server stopped", zap.Error(err))
+			}
+		}()
+		defer apiWG.Wait()
+		defer stopAPI()
+	}
+
 	source, err := connectWithRetry(ctx, "cluster0", cfg.Cluster0, cfg.ServerSelectionTimeout, log)
 	if err != nil {
 		return err
@@ -130,18 +160,6 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	sync0, err := meta.Register(ctx, srcID, dstID)
 	if err != nil {
 		return err
-	}
-
-	// The API listener is opened before joining so that the registry carries its real address.
-	var ln net.Listener
-	apiAddr := ""
-	if cfg.Port > 0 {
-		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.Port)))
-		if err != nil {
-			return fmt.Errorf("cannot serve the API on %s:%d (%v); pick another --port, or --port 0 for no API", cfg.Bind, cfg.Port, err)
-		}
-		defer ln.Close()
-		apiAddr = ln.Addr().String()
 	}
 
 	// The membership lives until the node has handed back its work, not until the signal: it is
@@ -175,15 +193,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	var wg sync.WaitGroup
-	if ln != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := web.Serve(runCtx, ln, web.New(n, log.Named("api"))); err != nil && !errors.Is(err, net.ErrClosed) {
-				log.Error("API server stopped", zap.Error(err))
-			}
-		}()
-	}
+	api.set(n)
 	wg.Add(1)
 	go func() { defer wg.Done(); n.watchState(runCtx) }()
 
@@ -356,29 +366,76 @@ func (n *node) coordinate(ctx context.Context) {
 	})
 }
 
+// applying reports whether the sync applies change events: in its apply phase while RUNNING, and
+// while COMMITTING (up to the commit point and after, so that late writes are seen).
+func applying(s *metadata.Sync) bool {
+	return s.Phase == metadata.PhaseApply && (s.State == metadata.StateRunning || s.State == metadata.StateCommitting)
+}
+
+// copying reports whether workers copy partitions.
+func copying(s *metadata.Sync) bool {
+	return s.State == metadata.StateRunning && s.Phase == metadata.PhaseCopy
+}
+
 // apply competes for the applier lease once the sync reaches its apply phase, and applies change
-// events while it holds it.
+// events while it holds it and the sync is applying; a pause stops it at a batch boundary.
 func (n *node) apply(ctx context.Context) {
 	n.serveLease(ctx, n.meta.Collection(metadata.CollCheckpoints), "applier", func(ctx context.Context, kept *lease.Kept) error {
-		for {
+		for ctx.Err() == nil {
 			// Holding the lease before the phase needs it costs nothing and lets the phase start
 			// at once; but the applier only runs in its phase.
 			s, changed := n.state()
-			if s.State == metadata.StateRunning && s.Phase == metadata.PhaseApply {
-				break
+			if !applying(s) {
+				select {
+				case <-ctx.Done():
+				case <-changed:
+				}
+				continue
+			}
+			done := make(chan struct{})
+			source, destination := n.clusters(s)
+			err := applier.Run(ctx, applier.Config{
+				Source: source, Destination: destination, Meta: n.meta,
+				Filter: s.Options.Filter(n.cfg.MetadataDB), Mode: n.cfg.ChangeSource,
+				Lanes: n.cfg.ApplyLanes, Stop: n.whileSync(applying, done), Log: n.log.Named("applier"),
+			}, kept)
+			close(done)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// whileSync returns a channel closed once the sync no longer satisfies cond (a pause, say), or when
+// done is closed.
+func (n *node) whileSync(cond func(*metadata.Sync) bool, done <-chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		for {
+			s, changed := n.state()
+			if !cond(s) {
+				return
 			}
 			select {
-			case <-ctx.Done():
-				return nil
+			case <-done:
+				return
 			case <-changed:
 			}
 		}
-		return applier.Run(ctx, applier.Config{
-			Source: n.source, Destination: n.destination, Meta: n.meta,
-			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, Mode: n.cfg.ChangeSource,
-			Lanes: n.cfg.ApplyLanes, Log: n.log.Named("applier"),
-		}, kept)
-	})
+	}()
+	return out
+}
+
+// clusters returns the sync's source and destination: cluster0 and cluster1, swapped once the sync
+// was reversed.
+func (n *node) clusters(s *metadata.Sync) (source, destination *mongo.Client) {
+	if s.Reversed {
+		return n.destination, n.source
+	}
+	return n.source, n.destination
 }
 
 // serveLease competes for the fleet-wide lease named after the sync in coll, and runs work under it
@@ -432,14 +489,24 @@ func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
 		default:
 		}
 		s, changed := n.state()
-		if s.State != metadata.StateRunning || s.Phase != metadata.PhaseCopy {
+		if !copying(s) {
 			select {
 			case <-stop:
 			case <-changed:
 			}
 			continue
 		}
-		res, err := w.CopyOne(ctx, stop)
+		// A pause hands the partition back at a batch boundary, like a stop, but the worker stays.
+		done := make(chan struct{})
+		res, err := w.CopyOne(ctx, n.whileSync(copying, mergeStop(stop, done)))
+		close(done)
+		if res == worker.HandedBack {
+			select {
+			case <-stop:
+			default:
+				continue // paused: wait for the state to change
+			}
+		}
 		switch res {
 		case worker.NothingToClaim:
 			if err != nil {
@@ -453,6 +520,19 @@ func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
 			sleepOrStop(stop, idleWorkerWait)
 		}
 	}
+}
+
+// mergeStop returns a channel closed when either a or b is.
+func mergeStop(a <-chan struct{}, b chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		select {
+		case <-a:
+		case <-b:
+		}
+	}()
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) {

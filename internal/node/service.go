@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"go.uber.org/zap"
 
 	"github.com/fleetsync/fleetsync/applier"
-	"github.com/fleetsync/fleetsync/coordinator"
+	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/web"
 )
@@ -23,35 +26,113 @@ var phaseInfo = map[string]string{
 	metadata.PhaseApply:   "change event application",
 }
 
-// Start implements web.Service: IDLE → RUNNING, whichever node is asked.
+// Start implements web.Service: IDLE → RUNNING, whichever node is asked, after the preflight checks.
 func (n *node) Start(ctx context.Context, req web.StartRequest) error {
 	if req.Source != "cluster0" || req.Destination != "cluster1" {
 		return web.BadRequest("InvalidRequest",
 			"source and destination must be \"cluster0\" and \"cluster1\" (got %q and %q): fleetsync syncs the --cluster0 cluster to the --cluster1 cluster",
 			req.Source, req.Destination)
 	}
-	// Preflight: without a start time the change events after the copy could not be applied, so a
-	// source that cannot give one is refused now rather than after the copy.
-	if _, err := coordinator.SourceClock(ctx, n.source); err != nil {
-		return web.BadRequest("InvalidSource", "%v", err)
-	}
-	if _, err := applier.CheckSource(ctx, n.source, n.cfg.ChangeSource); err != nil {
-		return web.BadRequest("InvalidSource", "%v", err)
-	}
-	err := n.meta.Start(ctx)
-	if errors.Is(err, metadata.ErrNotIdle) {
-		s, rerr := n.meta.Sync(ctx)
-		if rerr != nil {
-			return rerr
-		}
-		return web.BadRequest("InvalidStateTransition",
-			"cannot start: the sync %q is %s, and start is only allowed while it is IDLE", n.cfg.SyncID, s.State)
-	}
+	s, err := n.meta.Sync(ctx)
 	if err != nil {
 		return err
 	}
-	n.log.Info("sync started through the API")
+	if s.State != metadata.StateIdle {
+		return stateError(&metadata.StateError{Call: "start", State: s.State})
+	}
+	opts, err := n.preflight(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := n.meta.Start(ctx, opts); err != nil {
+		return stateError(err)
+	}
+	n.log.Info("sync started through the API", zap.String("buildIndexes", opts.BuildIndexes),
+		zap.String("writeBlocking", opts.WriteBlocking), zap.Bool("verification", opts.Verification),
+		zap.Int("includeRules", len(opts.Include)), zap.Int("excludeRules", len(opts.Exclude)))
 	return nil
+}
+
+// Pause implements web.Service: RUNNING → PAUSED. Workers hand back their partitions and the
+// applier stops, each after the batch in flight.
+func (n *node) Pause(ctx context.Context) error {
+	if err := n.meta.Pause(ctx); err != nil {
+		return stateError(err)
+	}
+	n.log.Info("sync paused through the API")
+	return nil
+}
+
+// Resume implements web.Service: PAUSED → RUNNING, from the checkpoints.
+func (n *node) Resume(ctx context.Context) error {
+	if err := n.meta.Resume(ctx); err != nil {
+		return stateError(err)
+	}
+	n.log.Info("sync resumed through the API")
+	return nil
+}
+
+// Commit implements web.Service: RUNNING with canCommit → COMMITTING; the coordinator carries the
+// commit out and moves the sync to COMMITTED.
+func (n *node) Commit(ctx context.Context) error {
+	p, err := n.Progress(ctx)
+	if err != nil {
+		return err
+	}
+	if p.State != metadata.StateRunning {
+		return stateError(&metadata.StateError{Call: "commit", State: p.State})
+	}
+	if !p.CanCommit {
+		return web.Conflict("CommitNotAllowed", "cannot commit yet: %s; call /commit again once /progress shows canCommit: true", whyNotCommit(p))
+	}
+	if err := n.meta.RequestCommit(ctx); err != nil {
+		return stateError(err)
+	}
+	n.log.Info("commit requested through the API")
+	return nil
+}
+
+// whyNotCommit says why canCommit is false.
+func whyNotCommit(p web.Progress) string {
+	switch {
+	case p.Fleet.Phase != metadata.PhaseApply:
+		return fmt.Sprintf("the sync is still in its %s phase (%s)", p.Fleet.Phase, p.Info)
+	case p.Fleet.Applier != nil && p.Fleet.Applier.Error != "":
+		return "change event application is failing: " + p.Fleet.Applier.Error
+	case p.LagTimeSeconds == nil:
+		return "the applier has not reported its lag yet"
+	default:
+		return fmt.Sprintf("the destination is %d s behind the source (canCommit needs under %d s)", *p.LagTimeSeconds, commitLagSeconds)
+	}
+}
+
+// Reverse implements web.Service: COMMITTED → REVERSING (→ RUNNING, by the coordinator), for a sync
+// started with reversible: true.
+func (n *node) Reverse(ctx context.Context) error {
+	s, err := n.meta.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	if s.State != metadata.StateCommitted {
+		return stateError(&metadata.StateError{Call: "reverse", State: s.State})
+	}
+	if !s.Options.Reversible {
+		return web.Conflict("ReverseNotAllowed", "cannot reverse: the sync was started without \"reversible\": true; start a new sync from cluster1 to cluster0 instead")
+	}
+	if err := n.meta.RequestReverse(ctx); err != nil {
+		return stateError(err)
+	}
+	n.log.Info("reverse requested through the API")
+	return nil
+}
+
+// stateError turns a *metadata.StateError into the API's 409 answer; other errors pass.
+func stateError(err error) error {
+	var se *metadata.StateError
+	if errors.As(err, &se) {
+		return web.Conflict("InvalidStateTransition", "%v", se)
+	}
+	return err
 }
 
 // Progress implements web.Service from the shared state, so every node answers alike.
@@ -64,9 +145,10 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 	if err != nil {
 		return web.Progress{}, err
 	}
+	source, _ := n.clusters(&s)
 	p := web.Progress{
 		State: s.State,
-		Info:  phaseInfo[s.Phase],
+		Info:  stateInfo(&s),
 		CollectionCopy: web.CollectionCopy{
 			EstimatedTotalBytes:  s.EstimatedTotalBytes,
 			EstimatedCopiedBytes: sum.BytesCopied,
@@ -75,6 +157,9 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 			Source:      "cluster0: " + strings.Join(n.srcID.Hosts, ","),
 			Destination: "cluster1: " + strings.Join(n.dstID.Hosts, ","),
 		},
+		CanWrite:    s.State == metadata.StateCommitted,
+		Source:      web.Ping{PingLatencyMs: pingMs(ctx, n.source)},
+		Destination: web.Ping{PingLatencyMs: pingMs(ctx, n.destination)},
 		MongosyncID: n.cfg.Name,
 		Warnings:    append([]string{}, s.Warnings...),
 		Fleet: web.Fleet{
@@ -83,8 +168,16 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 			DocumentsCopied: sum.DocsCopied, EstimatedTotalDocs: s.EstimatedTotalDocs, Error: s.Error,
 		},
 	}
-	if s.State == metadata.StateIdle {
-		p.Info = "waiting for start"
+	if s.Reversed {
+		p.DirectionMapping.Source, p.DirectionMapping.Destination = p.DirectionMapping.Destination, p.DirectionMapping.Source
+		p.Fleet.Reversed = true
+	}
+	p.Verification = verificationProgress(&s)
+	if c := s.Commit; c != nil {
+		p.Fleet.Commit = commitProgress(c)
+		if c.Failure != "" {
+			p.Warnings = append(p.Warnings, c.Failure)
+		}
 	}
 	if s.Owner != "" {
 		p.CoordinatorID = displayName(s.Owner)
@@ -99,9 +192,12 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 			p.Fleet.NodesAlive++
 		}
 	}
-	if s.State == metadata.StateRunning && s.Phase == metadata.PhaseApply {
-		if err := n.applierProgress(ctx, &p); err != nil {
+	if s.Phase == metadata.PhaseApply && s.State != metadata.StateIdle {
+		if err := n.applierProgress(ctx, &p, source); err != nil {
 			return web.Progress{}, err
+		}
+		if s.State != metadata.StateRunning {
+			p.CanCommit = false // only a RUNNING sync can be committed
 		}
 	}
 	if sum.Failed > 0 {
@@ -115,7 +211,7 @@ const commitLagSeconds = 30
 
 // applierProgress fills the change-event fields of p: lag against the source's latest optime,
 // events applied, the catch-up estimate, canCommit, and the applier's warnings.
-func (n *node) applierProgress(ctx context.Context, p *web.Progress) error {
+func (n *node) applierProgress(ctx context.Context, p *web.Progress, source *mongo.Client) error {
 	ck, ok, err := applier.ReadCheckpoint(ctx, n.meta)
 	if err != nil {
 		return err
@@ -138,7 +234,7 @@ func (n *node) applierProgress(ctx context.Context, p *web.Progress) error {
 		return nil
 	}
 	a.AppliedThrough = &web.OpTime{T: ck.Position.TS.T, I: ck.Position.TS.I}
-	latest, err := coordinator.SourceClock(ctx, n.source)
+	latest, err := clusterclock.Now(ctx, source)
 	if err != nil {
 		// The lag is unknown, not zero: leave it null rather than fail the whole progress call.
 		n.log.Debug("cannot read the source's latest optime for the lag", zap.Error(err))
@@ -170,4 +266,72 @@ func catchupEstimate(lag int64, rate float64) *int64 {
 		return nil
 	}
 	return &est
+}
+
+// stateInfo is /progress's info: mongosync's sentences where it has them.
+func stateInfo(s *metadata.Sync) string {
+	switch s.State {
+	case metadata.StateIdle:
+		return "waiting for start"
+	case metadata.StatePaused:
+		return "paused"
+	case metadata.StateCommitting:
+		return "waiting for commit to complete"
+	case metadata.StateCommitted:
+		return "commit completed"
+	case metadata.StateReversing:
+		return "reversing"
+	}
+	return phaseInfo[s.Phase]
+}
+
+// pingMs times a ping to a cluster in milliseconds; -1 when it fails, as mongosync reports.
+func pingMs(ctx context.Context, client *mongo.Client) int64 {
+	start := time.Now()
+	if err := client.Ping(ctx, nil); err != nil {
+		return -1
+	}
+	return time.Since(start).Milliseconds()
+}
+
+// commitProgress is the fleet's view of a commit.
+func commitProgress(c *metadata.Commit) *web.Commit {
+	out := &web.Commit{Step: c.Step, RequestedAt: c.RequestedAt, SourceBlocked: c.SourceBlocked, Restored: c.Restored, Failure: c.Failure}
+	if !c.Point.IsZero() {
+		out.Point = &web.OpTime{T: c.Point.T, I: c.Point.I}
+	}
+	end := time.Now()
+	if !c.CommittedAt.IsZero() {
+		end = c.CommittedAt
+		out.CommittedAt = &c.CommittedAt
+	}
+	if !c.RequestedAt.IsZero() && c.Failure == "" {
+		out.PauseSeconds = end.Sub(c.RequestedAt).Seconds()
+	}
+	return out
+}
+
+// verificationProgress is mongosync's verification object, null while the verifier is off.
+func verificationProgress(s *metadata.Sync) *web.Verification {
+	if s.State == metadata.StateIdle || !s.Options.Verification {
+		return nil
+	}
+	v := s.Verification
+	if v == nil {
+		side := web.VerificationSide{Phase: "not started"}
+		return &web.Verification{Source: side, Destination: side}
+	}
+	side := func(docs int64) web.VerificationSide {
+		scanned := v.Namespaces
+		if v.Phase == metadata.VerificationInProgress {
+			scanned = 0
+		}
+		return web.VerificationSide{EstimatedDocumentCount: docs, HashedDocumentCount: docs,
+			TotalCollectionCount: v.Namespaces, ScannedCollectionCount: scanned, Phase: v.Phase}
+	}
+	out := &web.Verification{Source: side(v.SourceDocuments), Destination: side(v.DestinationDocuments), Differences: v.Differences}
+	if v.Phase == metadata.VerificationPassed || v.Phase == metadata.VerificationFailed {
+		out.Result = v.Phase
+	}
+	return out
 }

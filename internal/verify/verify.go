@@ -38,6 +38,9 @@ type Options struct {
 	IgnoreFieldOrder bool
 	// MetadataDB is fleetsync's own database, never compared (namespace.DefaultMetadataDB when empty).
 	MetadataDB string
+	// Include and Exclude are a sync's namespace filter rules (mongosync's includeNamespaces and
+	// excludeNamespaces): only the namespaces they select are compared, on both sides.
+	IncludeRules, ExcludeRules []namespace.Rule
 	// Concurrency is how many namespaces are compared at once.
 	Concurrency int
 	// MaxSamples is how many differing _ids are kept per namespace.
@@ -121,7 +124,7 @@ func Run(ctx context.Context, source, destination *mongo.Client, opts Options) (
 	if opts.MaxSamples <= 0 {
 		opts.MaxSamples = defaultMaxSamples
 	}
-	filter := namespace.Filter{MetadataDB: opts.MetadataDB}
+	filter := namespace.Filter{MetadataDB: opts.MetadataDB, Include: opts.IncludeRules, Exclude: opts.ExcludeRules}
 	srcColls, err := catalog.ListCollections(ctx, source, filter)
 	if err != nil {
 		return nil, fmt.Errorf("reading the source catalog: %w", err)
@@ -196,8 +199,8 @@ func pairCollections(src, dst []catalog.Collection, include []namespace.Namespac
 	if len(include) > 0 {
 		seen := map[namespace.Namespace]bool{}
 		for _, ns := range include {
-			if !filter.User(ns) {
-				return nil, fmt.Errorf("%s is not a user namespace (system and fleetsync metadata namespaces are never compared)", ns)
+			if !filter.Selected(ns) {
+				return nil, fmt.Errorf("%s is not compared: it is a system or fleetsync metadata namespace, or the namespace filter leaves it out", ns)
 			}
 			p, ok := byNS[ns]
 			if !ok {

@@ -13,10 +13,17 @@
 // no chance to clean up.
 import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.backend.ArrayFilters;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.Cursor;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Utils;
 import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.backend.memory.MemoryCollection;
+import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.oplog.Oplog;
 
@@ -25,8 +32,11 @@ import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 public final class SandboxLauncher {
@@ -55,7 +65,7 @@ public final class SandboxLauncher {
         switch (cmd[0]) {
             case "start": {
                 int port = Integer.parseInt(cmd[1]);
-                MongoServer server = new MongoServer(new HoleFreeOplogBackend());
+                MongoServer server = new MongoServer(new SandboxBackend());
                 if (Boolean.parseBoolean(cmd[2])) {
                     server.enableOplog();
                 }
@@ -78,16 +88,149 @@ public final class SandboxLauncher {
         }
     }
 
-    // Workaround mongoJavaServerOplogHoles: mongo-java-server takes an oplog entry's ts from a
-    // counter and then adds the entry to local.oplog.rs in a second step, so two concurrent writes
-    // can become visible out of ts order (ts 6 before ts 5). A reader that resumes after 6 would
-    // then never see 5. Real MongoDB never shows such a hole to oplog readers (its oplog visibility
-    // point), and fleetsync's oplog reader relies on that, as every oplog tailer does. Serialising
-    // the sandbox's oplog writes gives it the same guarantee.
-    static final class HoleFreeOplogBackend extends MemoryBackend {
+    // SandboxBackend is mongo-java-server's in-memory backend with the workarounds below.
+    static final class SandboxBackend extends MemoryBackend {
+        // Workaround mongoJavaServerOplogHoles: mongo-java-server takes an oplog entry's ts from a
+        // counter and then adds the entry to local.oplog.rs in a second step, so two concurrent writes
+        // can become visible out of ts order (ts 6 before ts 5). A reader that resumes after 6 would
+        // then never see 5. Real MongoDB never shows such a hole to oplog readers (its oplog visibility
+        // point), and fleetsync's oplog reader relies on that, as every oplog tailer does. Serialising
+        // the sandbox's oplog writes gives it the same guarantee.
         @Override
         protected Oplog createOplog() {
             return new SerializedOplog(this, super.createOplog());
+        }
+
+        // Workaround mongoJavaServerKeepsFieldOrderOnReplace, see ReplaceAsGivenCollection.
+        @Override
+        public MemoryDatabase openOrCreateDatabase(String databaseName) {
+            return new ReplaceAsGivenDatabase(databaseName, getCursorRegistry());
+        }
+    }
+
+    static final class ReplaceAsGivenDatabase extends MemoryDatabase {
+        ReplaceAsGivenDatabase(String databaseName, CursorRegistry cursorRegistry) {
+            super(databaseName, cursorRegistry);
+        }
+
+        @Override
+        protected MemoryCollection openOrCreateCollection(String collectionName, CollectionOptions options) {
+            return new ReplaceAsGivenCollection(this, collectionName, options, cursorRegistry);
+        }
+    }
+
+    // Workaround mongoJavaServerKeepsFieldOrderOnReplace: mongo-java-server computes a replaced
+    // document right (_id, then the replacement's fields in their order) but copies it into the
+    // stored document with put (AbstractMongoCollection.updateDocument), so the fields the old
+    // document had keep their old place. A replacement that only reorders fields then changes
+    // nothing, and is neither counted as modified nor logged. MongoDB stores a replacement as given,
+    // with _id first; one that only reorders fields modifies the document and is logged. fleetsync's
+    // verifier compares field order, so the sandbox must keep it as MongoDB does.
+    //
+    // Every replacement, from the update command (replaceOne, bulk ReplaceOne, with or without
+    // upsert) or from findAndModify, is left to the server, and the document it replaced is then put
+    // in the replacement's order. Only the order changes: the server's checks (immutable _id, unique
+    // indexes), index maintenance and oplog entry stay its own. A replace-upsert that inserts is
+    // already stored as given. Updates with operators are not touched: there the server keeps the
+    // stored order and appends new fields, as MongoDB does.
+    static final class ReplaceAsGivenCollection extends MemoryCollection {
+        ReplaceAsGivenCollection(MongoDatabase database, String collectionName, CollectionOptions options, CursorRegistry cursorRegistry) {
+            super(database, collectionName, options, cursorRegistry);
+        }
+
+        // The server holds the collection's lock for each update; this holds it from finding the
+        // document the server will replace until that document is reordered.
+        @Override
+        public synchronized Document updateDocuments(Document selector, Document update, ArrayFilters arrayFilters,
+                                                     boolean isMulti, boolean isUpsert, Oplog oplog) {
+            if (isMulti || !isReplacement(update)) {
+                return super.updateDocuments(selector, update, arrayFilters, isMulti, isUpsert, oplog);
+            }
+            // The document the server replaces: its first match, found as the server finds it.
+            Document target = first(queryDocuments(selector, null, 0, 1, 0, null));
+            Document result = super.updateDocuments(selector, update, arrayFilters, false, isUpsert, oplog);
+            if (target == null || !storeAsGiven(target, update)) {
+                return result;
+            }
+            if (((Integer) result.get("nModified")).intValue() == 0) {
+                // Only the order changed, which the server did not see: count and log it as MongoDB does.
+                result.put("nModified", Integer.valueOf(1));
+                oplog.handleUpdate(getFullName(), selector, update, List.of(target.get(getIdField())));
+            }
+            return result;
+        }
+
+        @Override
+        public synchronized Document findAndModify(Document query) {
+            Object update = query.get("update");
+            if (Utils.isTrue(query.get("remove")) || !(update instanceof Document) || !isReplacement((Document) update)) {
+                return super.findAndModify(query);
+            }
+            // The document the server replaces, found with the query the server builds from the command.
+            Document find = new Document("query", query.containsKey("query") ? query.get("query") : new Document());
+            if (query.containsKey("sort")) {
+                find.put("orderby", query.get("sort"));
+            }
+            Document target = first(handleQuery(find, 0, 1));
+            Document result = super.findAndModify(query);
+            if (target != null && storeAsGiven(target, (Document) update)
+                && Utils.isTrue(query.get("new")) && result.get("value") instanceof Document) {
+                // The reply holds the stored document, or a projection of it taken before the reordering.
+                putInOrder((Document) result.get("value"), target.keySet());
+            }
+            return result;
+        }
+
+        // A replacement has no update operators (the server refuses a mix of both).
+        private static boolean isReplacement(Document update) {
+            for (String key : update.keySet()) {
+                if (key.startsWith("$")) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        private static Document first(Iterable<Document> documents) {
+            Iterator<Document> it = documents.iterator();
+            return it.hasNext() ? it.next() : null;
+        }
+
+        // storeAsGiven puts the stored document the server has just replaced by replacement into the
+        // replacement's order, _id first, and says whether any field moved. A document whose fields
+        // are not the replacement's is left alone.
+        private boolean storeAsGiven(Document stored, Document replacement) {
+            String idField = getIdField();
+            if (idField == null) {
+                return false;
+            }
+            Set<String> given = new LinkedHashSet<>();
+            given.add(idField);
+            given.addAll(replacement.keySet());
+            return given.equals(stored.keySet()) && putInOrder(stored, given);
+        }
+
+        // putInOrder moves document's fields into the order of keys; fields keys lacks follow in their
+        // own order. It says whether any field moved. Nested documents need no care: the server stores
+        // the replacement's values themselves.
+        private static boolean putInOrder(Document document, Set<String> keys) {
+            Set<String> order = new LinkedHashSet<>();
+            for (String key : keys) {
+                if (document.containsKey(key)) {
+                    order.add(key);
+                }
+            }
+            order.addAll(document.keySet());
+            if (new ArrayList<>(order).equals(new ArrayList<>(document.keySet()))) {
+                return false;
+            }
+            Document reordered = new Document();
+            for (String key : order) {
+                reordered.put(key, document.get(key));
+            }
+            document.clear();
+            document.putAll(reordered);
+            return true;
         }
     }
 

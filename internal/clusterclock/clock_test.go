@@ -1,4 +1,4 @@
-package coordinator
+package clusterclock
 
 import (
 	"context"
@@ -43,27 +43,27 @@ func TestSourceClockFallsBackToTheOplog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	src := sandboxtest.Connect(t, sandboxtest.Server(t, true))
-	empty, err := SourceClock(ctx, src)
+	empty, err := Now(ctx, src)
 	if err != nil || empty != beforeEveryEntry {
 		t.Fatalf("empty oplog: %v, %v; want the point before every entry", empty, err)
 	}
 	if _, err := src.Database("d").Collection("c").InsertOne(ctx, bson.D{{Key: "x", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	first, err := SourceClock(ctx, src)
+	first, err := Now(ctx, src)
 	if err != nil || first.IsZero() {
 		t.Fatal(first, err)
 	}
 	if _, err := src.Database("d").Collection("c").InsertOne(ctx, bson.D{{Key: "x", Value: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	second, _ := SourceClock(ctx, src)
+	second, _ := Now(ctx, src)
 	if !first.Before(second) {
 		t.Fatalf("clock did not advance past a write: %v then %v", first, second)
 	}
 
 	noOplog := sandboxtest.Connect(t, sandboxtest.Server(t, false))
-	if _, err := SourceClock(ctx, noOplog); !errors.Is(err, ErrNoSourceClock) {
-		t.Fatalf("server without an oplog: %v, want ErrNoSourceClock", err)
+	if _, err := Now(ctx, noOplog); !errors.Is(err, ErrNoClock) {
+		t.Fatalf("server without an oplog: %v, want ErrNoClock", err)
 	}
 }

@@ -1,4 +1,6 @@
-package coordinator
+// Package clusterclock reads a cluster's current time as an oplog timestamp: the point from which its
+// change events are applied (a sync's start time, a commit point, a reverse's start).
+package clusterclock
 
 import (
 	"context"
@@ -11,21 +13,21 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
-// ErrNoSourceClock says the source can give neither a cluster time nor an oplog position, so there is
+// ErrNoClock says the source can give neither a cluster time nor an oplog position, so there is
 // no point from which its change events could be applied after the copy.
-var ErrNoSourceClock = errors.New("the source reports no cluster time and has no oplog (local.oplog.rs); " +
+var ErrNoClock = errors.New("the source reports no cluster time and has no oplog (local.oplog.rs); " +
 	"fleetsync needs a replica set or a sharded cluster as its source")
 
 // beforeEveryEntry is earlier than any oplog entry's ts, and not the zero Timestamp, which means "not
 // taken yet" in the sync document.
 var beforeEveryEntry = primitive.Timestamp{T: 0, I: 1}
 
-// SourceClock returns the source's current time as an oplog timestamp: the operationTime (or
+// Now returns the source's current time as an oplog timestamp: the operationTime (or
 // $clusterTime) of a command's reply, which replica sets and sharded clusters return, or else the
 // ts of the source's latest oplog entry (servers that return no cluster time, like the sandbox's).
 // Taken before any document is read, it is the point from which change events are applied after the
 // copy, so that every write the copy might have missed is replayed.
-func SourceClock(ctx context.Context, source *mongo.Client) (primitive.Timestamp, error) {
+func Now(ctx context.Context, source *mongo.Client) (primitive.Timestamp, error) {
 	reply, err := source.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Raw()
 	if err != nil {
 		return primitive.Timestamp{}, fmt.Errorf("reading the source's cluster time: %w", err)
@@ -41,10 +43,10 @@ func SourceClock(ctx context.Context, source *mongo.Client) (primitive.Timestamp
 		if lerr == nil && len(names) == 1 {
 			return beforeEveryEntry, nil
 		}
-		return primitive.Timestamp{}, ErrNoSourceClock
+		return primitive.Timestamp{}, ErrNoClock
 	}
 	if err != nil {
-		return primitive.Timestamp{}, fmt.Errorf("%w (reading it failed: %v)", ErrNoSourceClock, err)
+		return primitive.Timestamp{}, fmt.Errorf("%w (reading it failed: %v)", ErrNoClock, err)
 	}
 	t, i, ok := last.Lookup("ts").TimestampOK()
 	if !ok {

@@ -1,0 +1,239 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/applier"
+	"github.com/fleetsync/fleetsync/internal/clusterclock"
+	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/verify"
+)
+
+// commit carries out one step of the cut-over (metadata.CommitStep*) and records the next. Each step
+// can be redone by a new coordinator: blocking writes and taking the commit point again only moves the
+// point later, restoring skips what is restored, and verifying again compares again.
+func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error) {
+	source, destination := c.clusters(s)
+	cm := s.Commit
+	if cm == nil {
+		return false, errors.New("the sync is COMMITTING without a commit record; call /commit again after a restart of the fleet")
+	}
+	switch cm.Step {
+	case metadata.CommitStepBlock:
+		if s.Options.BlocksSource() {
+			if err := SetUserWriteBlocking(ctx, source, true); err != nil {
+				return false, fmt.Errorf("blocking user writes on the source: %w", err)
+			}
+		}
+		// Taken after the block: every user write the source accepted is at or before it.
+		point, err := clusterclock.Now(ctx, source)
+		if err != nil {
+			return false, err
+		}
+		c.Log.Info("commit: took the commit point", zap.String("point", fmtTS(point)), zap.Bool("sourceBlocked", s.Options.BlocksSource()))
+		return true, c.setCommit(ctx, metadata.CommitStepCatchUp, bson.E{Key: "commit.point", Value: point},
+			bson.E{Key: "commit.sourceBlocked", Value: s.Options.BlocksSource()})
+
+	case metadata.CommitStepCatchUp:
+		ck, ok, err := applier.ReadCheckpoint(ctx, c.Meta)
+		if err != nil {
+			return false, err
+		}
+		if !ok || ck.Position == nil || ck.Position.TS.Before(cm.Point) {
+			return false, nil // the applier is still on its way to the commit point
+		}
+		if failed, err := c.writesAfterPoint(ctx, s, ck); failed || err != nil {
+			return failed, err
+		}
+		c.Log.Info("commit: every event up to the commit point is applied")
+		return true, c.setCommit(ctx, metadata.CommitStepRestore)
+
+	case metadata.CommitStepRestore:
+		restored, err := RestoreDeferred(ctx, c.Meta, destination, c.Log)
+		if err != nil {
+			return false, err
+		}
+		next := metadata.CommitStepUnblock
+		if s.Options.Verification {
+			next = metadata.CommitStepVerify
+		}
+		return true, c.setCommit(ctx, next, bson.E{Key: "commit.restored", Value: append(cm.Restored, restored...)})
+
+	case metadata.CommitStepVerify:
+		return c.verify(ctx, s, source, destination)
+
+	case metadata.CommitStepUnblock:
+		// Last look for writes that reached the source after the commit point.
+		ck, _, err := applier.ReadCheckpoint(ctx, c.Meta)
+		if err != nil {
+			return false, err
+		}
+		if failed, err := c.writesAfterPoint(ctx, s, ck); failed || err != nil {
+			return failed, err
+		}
+		if s.Options.WriteBlocking == metadata.WriteBlockingDestinationOnly || s.Options.BlocksSource() {
+			if err := SetUserWriteBlocking(ctx, destination, false); err != nil {
+				return false, fmt.Errorf("lifting the destination's write block: %w", err)
+			}
+		}
+		// The destination's time as it becomes writable: a reverse applies its events from here.
+		destinationPoint, err := clusterclock.Now(ctx, destination)
+		if err != nil {
+			c.Log.Info("commit: the destination has no clock to reverse from; /reverse will refuse", zap.Error(err))
+		}
+		c.Log.Info("commit: done; the destination accepts writes")
+		return true, c.Meta.UpdateSync(ctx, c.Lease, bson.D{
+			{Key: "$set", Value: bson.D{{Key: "state", Value: metadata.StateCommitted}, {Key: "commit.step", Value: metadata.CommitStepFinished},
+				{Key: "commit.destinationPoint", Value: destinationPoint}}},
+			{Key: "$currentDate", Value: bson.D{{Key: "commit.committedAt", Value: true}}},
+		})
+	}
+	return false, nil
+}
+
+// setCommit moves the commit to step, with more fields to set, under the coordinator lease.
+func (c *coordinator) setCommit(ctx context.Context, step string, set ...bson.E) error {
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: append(bson.D{{Key: "commit.step", Value: step}}, set...)}})
+}
+
+// writesAfterPoint fails the commit when the applier has applied a write to the sync's namespaces
+// that the source accepted after the commit point: with write blocking on, something bypassed the
+// block; without it, the application was not stopped. Either way the destination would miss what
+// follows, so the sync goes back to RUNNING (the applier keeps applying) and the user is told.
+func (c *coordinator) writesAfterPoint(ctx context.Context, s metadata.Sync, ck applier.Checkpoint) (bool, error) {
+	if !ck.LastEventTS.After(s.Commit.Point) {
+		return false, nil
+	}
+	why := "stop all writes to the synced namespaces on the source, wait for canCommit, then call /commit again"
+	if s.Commit.SourceBlocked {
+		why = "user write blocking was on, so a user with the bypassWriteBlockingMode privilege wrote to the source; " +
+			"stop that writer, then call /commit again"
+	}
+	msg := fmt.Sprintf("commit failed: the source accepted writes after the commit point %s (the latest at %s); the sync is RUNNING again and applies them; %s",
+		fmtTS(s.Commit.Point), fmtTS(ck.LastEventTS), why)
+	return true, c.failCommit(ctx, s, msg)
+}
+
+// failCommit ends a commit that must not complete: the source's write block (if the commit set one)
+// is lifted, and the sync goes back to RUNNING with the reason in commit.failure.
+func (c *coordinator) failCommit(ctx context.Context, s metadata.Sync, msg string) error {
+	c.Log.Error(msg)
+	source, _ := c.clusters(s)
+	if s.Commit.SourceBlocked {
+		if err := SetUserWriteBlocking(ctx, source, false); err != nil {
+			return fmt.Errorf("%s; and lifting the source's write block failed: %w", msg, err)
+		}
+	}
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "state", Value: metadata.StateRunning},
+		{Key: "commit.step", Value: metadata.CommitStepFailed},
+		{Key: "commit.failure", Value: msg},
+	}}})
+}
+
+// verify compares the sync's namespaces on both sides: the embedded verifier, run once the source is
+// quiet and everything up to the commit point is applied, before the destination is writable.
+func (c *coordinator) verify(ctx context.Context, s metadata.Sync, source, destination *mongo.Client) (bool, error) {
+	// Verification times are this node's clock: they are shown, never compared across nodes.
+	started := time.Now().UTC()
+	if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "verification",
+		Value: metadata.Verification{Phase: metadata.VerificationInProgress, StartedAt: started}}}}}); err != nil {
+		return false, err
+	}
+	c.Log.Info("commit: verifying the destination against the source")
+	report, err := verify.Run(ctx, source, destination, verify.Options{
+		MetadataDB: c.Filter.MetadataDatabase(), IncludeRules: s.Options.Include, ExcludeRules: s.Options.Exclude,
+	})
+	if err != nil {
+		return false, fmt.Errorf("verifying the destination: %w", err)
+	}
+	v := VerificationOf(report)
+	v.StartedAt, v.FinishedAt = started, time.Now().UTC()
+	if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "verification", Value: v}}}}); err != nil {
+		return false, err
+	}
+	if v.Phase == metadata.VerificationFailed {
+		return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: verification found %d namespace(s) different (%s); "+
+			"the sync is RUNNING again; see verification in /progress", v.DifferentNamespaces, strings.Join(v.Differences, "; ")))
+	}
+	c.Log.Info("commit: verification passed", zap.Int64("documents", v.DocumentsCompared))
+	return true, c.setCommit(ctx, metadata.CommitStepUnblock)
+}
+
+// maxVerificationLines bounds the differences kept in the sync document.
+const maxVerificationLines = 10
+
+// VerificationOf summarises a verifier report for the sync document.
+func VerificationOf(r *verify.Report) metadata.Verification {
+	v := metadata.Verification{Phase: metadata.VerificationPassed, Namespaces: len(r.Namespaces), DocumentsCompared: r.DocumentsCompared()}
+	for _, ns := range r.Namespaces {
+		v.SourceDocuments += ns.SourceDocs
+		v.DestinationDocuments += ns.DestinationDocs
+		if ns.Equal() {
+			continue
+		}
+		v.Phase = metadata.VerificationFailed
+		v.DifferentNamespaces++
+		if len(v.Differences) < maxVerificationLines {
+			v.Differences = append(v.Differences, describeDifference(ns))
+		}
+	}
+	return v
+}
+
+// describeDifference is one line about one namespace that differs.
+func describeDifference(ns verify.NamespaceReport) string {
+	var parts []string
+	if ns.Collection != "" {
+		parts = append(parts, "collection "+ns.Collection)
+	}
+	if ns.Missing > 0 {
+		parts = append(parts, fmt.Sprintf("%d missing", ns.Missing))
+	}
+	if ns.Extra > 0 {
+		parts = append(parts, fmt.Sprintf("%d extra", ns.Extra))
+	}
+	if ns.Different > 0 {
+		parts = append(parts, fmt.Sprintf("%d different", ns.Different))
+	}
+	parts = append(parts, ns.OptionDiffs...)
+	parts = append(parts, ns.IndexDiffs...)
+	return ns.NS.String() + ": " + strings.Join(parts, ", ")
+}
+
+// reverse turns a COMMITTED sync around: the old destination becomes the source and the applier
+// applies, to the old source, what was written to it since the commit. Nothing is copied again;
+// the state returns to RUNNING in the apply phase, and a later /commit cuts over back.
+func (c *coordinator) reverse(ctx context.Context, s metadata.Sync) error {
+	if s.Commit == nil || s.Commit.DestinationPoint.IsZero() {
+		return errors.New("cannot reverse: the commit did not record the destination's time at cut-over")
+	}
+	// Events from the new source are applied from the moment it became writable.
+	if err := applier.ResetForReverse(ctx, c.Meta, s.Commit.DestinationPoint); err != nil {
+		return err
+	}
+	c.Log.Info("reversing: the destination is now the source", zap.String("from", fmtTS(s.Commit.DestinationPoint)))
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "state", Value: metadata.StateRunning},
+		{Key: "phase", Value: metadata.PhaseApply},
+		{Key: "reversed", Value: !s.Reversed},
+		{Key: "startAtOperationTime", Value: s.Commit.DestinationPoint},
+		{Key: "options.verification", Value: false}, // as mongosync: reverse turns the embedded verifier off
+	}}, {Key: "$unset", Value: bson.D{{Key: "commit", Value: ""}, {Key: "verification", Value: ""}}}})
+}
+
+// SetUserWriteBlocking turns user write blocking (setUserWriteBlockMode, MongoDB 6.0+) on or off.
+func SetUserWriteBlocking(ctx context.Context, client *mongo.Client, on bool) error {
+	return client.Database("admin").RunCommand(ctx, bson.D{{Key: "setUserWriteBlockMode", Value: 1}, {Key: "global", Value: on}}).Err()
+}
+
+func fmtTS(ts primitive.Timestamp) string { return fmt.Sprintf("%d.%d", ts.T, ts.I) }

@@ -1,0 +1,260 @@
+// Package preflight holds the checks /start makes before a sync begins, so that a sync that cannot
+// succeed is refused in one sentence at once, not after hours of copying: supported and matching
+// server versions, cluster topologies that give change events, write blocking where it is asked for,
+// a destination free of the namespaces to sync, and an oplog long enough for the copy.
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/fleetsync/fleetsync/internal/catalog"
+	"github.com/fleetsync/fleetsync/internal/namespace"
+)
+
+// Cluster is what a cluster says about itself.
+type Cluster struct {
+	Label      string // "cluster0" or "cluster1"
+	Version    string // buildInfo's version, e.g. "7.0.12"
+	ReplicaSet bool
+	Mongos     bool
+	HasOplog   bool
+}
+
+// MinVersion is the oldest MongoDB fleetsync syncs: the first with the change stream and oplog
+// features its applier relies on, and the oldest mongosync supports.
+var MinVersion = [2]int{4, 4}
+
+// Probe asks a cluster for its version and topology.
+func Probe(ctx context.Context, label string, client *mongo.Client) (Cluster, error) {
+	c := Cluster{Label: label}
+	var build struct {
+		Version string `bson:"version"`
+	}
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&build); err != nil {
+		return c, fmt.Errorf("%s: asking for its version (buildInfo): %w", label, err)
+	}
+	c.Version = build.Version
+	var hello struct {
+		SetName string `bson:"setName"`
+		Msg     string `bson:"msg"`
+	}
+	// isMaster rather than hello: every server version answers it.
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&hello); err != nil {
+		return c, fmt.Errorf("%s: asking what it is (isMaster): %w", label, err)
+	}
+	c.ReplicaSet, c.Mongos = hello.SetName != "", hello.Msg == "isdbgrid"
+	if !c.Mongos {
+		names, err := client.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
+		c.HasOplog = err == nil && len(names) == 1
+	}
+	return c, nil
+}
+
+// majorMinor reads "7.0.12" as [7 0]; a version it cannot read is an error.
+func majorMinor(v string) ([2]int, error) {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return [2]int{}, fmt.Errorf("cannot read the server version %q", v)
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return [2]int{}, fmt.Errorf("cannot read the server version %q", v)
+	}
+	return [2]int{major, minor}, nil
+}
+
+// release is the version that names a MongoDB release series: the major from 5.0 on (5.0, 6.0, ...
+// with rapid releases in between), major.minor before.
+func release(v [2]int) string {
+	if v[0] >= 5 {
+		return strconv.Itoa(v[0])
+	}
+	return fmt.Sprintf("%d.%d", v[0], v[1])
+}
+
+// CheckVersions refuses versions older than MinVersion and a source and destination of different
+// release series: document and index formats, and the events a source emits, are only known to
+// apply cleanly to a destination of the same series.
+func CheckVersions(src, dst Cluster) error {
+	sv, err := majorMinor(src.Version)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src.Label, err)
+	}
+	dv, err := majorMinor(dst.Version)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dst.Label, err)
+	}
+	for _, c := range []struct {
+		Cluster
+		v [2]int
+	}{{src, sv}, {dst, dv}} {
+		if c.v[0] < MinVersion[0] || (c.v[0] == MinVersion[0] && c.v[1] < MinVersion[1]) {
+			return fmt.Errorf("%s runs MongoDB %s; fleetsync needs %d.%d or newer: upgrade it first", c.Label, c.Version, MinVersion[0], MinVersion[1])
+		}
+	}
+	if release(sv) != release(dv) {
+		return fmt.Errorf("the source (%s) runs MongoDB %s and the destination (%s) %s; fleetsync syncs within one release series: "+
+			"upgrade the older cluster to %s first", src.Label, src.Version, dst.Label, dst.Version, release(maxVersion(sv, dv)))
+	}
+	return nil
+}
+
+func maxVersion(a, b [2]int) [2]int {
+	if a[0] > b[0] || (a[0] == b[0] && a[1] > b[1]) {
+		return a
+	}
+	return b
+}
+
+// SandboxFlag is the node flag that accepts the embedded sandbox's test servers.
+const SandboxFlag = "--sandbox"
+
+// CheckTopology refuses a standalone server: it has no change streams, and a standalone source
+// cannot be cut over safely. The embedded sandbox's servers are standalone (one with an oplog);
+// allowSandbox (the node's --sandbox flag) accepts them, and only them.
+func CheckTopology(c Cluster, allowSandbox bool) error {
+	if c.ReplicaSet || c.Mongos {
+		return nil
+	}
+	if allowSandbox {
+		return nil
+	}
+	return fmt.Errorf("%s is a standalone server; fleetsync needs replica sets or sharded clusters on both sides "+
+		"(convert it to a one-member replica set). For fleetsync's own sandbox test servers only, start the nodes with %s", c.Label, SandboxFlag)
+}
+
+// SupportsWriteBlocking reports whether the cluster has setUserWriteBlockMode (MongoDB 6.0+).
+func SupportsWriteBlocking(c Cluster) bool {
+	v, err := majorMinor(c.Version)
+	return err == nil && v[0] >= 6
+}
+
+// maxListed bounds how many conflicting namespaces an error names.
+const maxListed = 5
+
+// CheckDestinationFree refuses a destination that already holds namespaces the sync would write,
+// since the copy would mix them with the source's documents.
+func CheckDestinationFree(ctx context.Context, destination *mongo.Client, filter namespace.Filter) error {
+	colls, err := catalog.ListCollections(ctx, destination, filter)
+	if err != nil {
+		return fmt.Errorf("cluster1: listing its collections: %w", err)
+	}
+	if len(colls) == 0 {
+		return nil
+	}
+	var names []string
+	for i, c := range colls {
+		if i == maxListed {
+			names = append(names, fmt.Sprintf("and %d more", len(colls)-maxListed))
+			break
+		}
+		names = append(names, c.NS.String())
+	}
+	return fmt.Errorf("the destination already has %d of the namespaces to sync (%s); drop them, narrow includeNamespaces/excludeNamespaces, "+
+		"or pass \"preExistingDestinationData\": true to copy into them", len(colls), strings.Join(names, ", "))
+}
+
+// OplogWindow is how much time the source's oplog spans, or will span once full.
+type OplogWindow struct {
+	Span time.Duration // newest entry's time minus oldest's
+	// Capacity estimates the window once the oplog is full, at the rate it filled so far; it
+	// equals Span for a full oplog. Zero when the oplog is not capped (it never drops entries).
+	Capacity time.Duration
+	Capped   bool
+}
+
+// ReadOplogWindow measures the source's oplog. ok is false when it has none to read (a mongos,
+// or no access to local), in which case the check is skipped.
+func ReadOplogWindow(ctx context.Context, source *mongo.Client) (w OplogWindow, ok bool, err error) {
+	oplog := source.Database("local").Collection("oplog.rs")
+	var stats struct {
+		Size    float64 `bson:"size"`
+		MaxSize float64 `bson:"maxSize"`
+		Capped  bool    `bson:"capped"`
+	}
+	if err := source.Database("local").RunCommand(ctx, bson.D{{Key: "collStats", Value: "oplog.rs"}}).Decode(&stats); err != nil {
+		return w, false, nil
+	}
+	first, err1 := oplog.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: 1}})).Raw()
+	last, err2 := oplog.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
+	if errors.Is(err1, mongo.ErrNoDocuments) || errors.Is(err2, mongo.ErrNoDocuments) {
+		return OplogWindow{Capped: stats.Capped}, true, nil
+	}
+	if err1 != nil || err2 != nil {
+		return w, false, errors.Join(err1, err2)
+	}
+	t0, _, _ := first.Lookup("ts").TimestampOK()
+	t1, _, _ := last.Lookup("ts").TimestampOK()
+	w = OplogWindow{Span: time.Duration(int64(t1)-int64(t0)) * time.Second, Capped: stats.Capped}
+	if stats.Capped {
+		w.Capacity = w.Span
+		if stats.Size > 0 && stats.MaxSize > stats.Size {
+			w.Capacity = time.Duration(float64(w.Span) * stats.MaxSize / stats.Size)
+		}
+	}
+	return w, true, nil
+}
+
+// AssumedCopyRate is the copy throughput the oplog check assumes, in bytes per second: a cautious
+// figure for one node, so that the check errs on the side of a longer oplog.
+const AssumedCopyRate = 10 << 20
+
+// CheckOplogWindow refuses a sync whose copy would outlast the source's oplog: the change events
+// written meanwhile, from the start time on, would be gone before they could be applied.
+func CheckOplogWindow(w OplogWindow, totalBytes int64) error {
+	if !w.Capped || w.Capacity == 0 {
+		return nil
+	}
+	copyTime := time.Duration(float64(totalBytes) / AssumedCopyRate * float64(time.Second))
+	if w.Capacity >= copyTime {
+		return nil
+	}
+	return fmt.Errorf("the source's oplog holds about %s of writes, but copying %s takes about %s at %d MB/s: "+
+		"events written during the copy would fall off the oplog before they are applied; "+
+		"grow the oplog (replSetResizeOplog) to hold at least %s, or sync fewer namespaces",
+		w.Capacity.Round(time.Minute), humanBytes(totalBytes), copyTime.Round(time.Minute), AssumedCopyRate>>20, (2 * copyTime).Round(time.Hour))
+}
+
+// EstimateBytes sums the data size of the databases the filter may select (dbStats): a quick upper
+// bound for the oplog check, without a collStats per collection.
+func EstimateBytes(ctx context.Context, source *mongo.Client, filter namespace.Filter) (int64, error) {
+	dbs, err := source.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return 0, fmt.Errorf("cluster0: listDatabases: %w", err)
+	}
+	var total int64
+	for _, db := range dbs {
+		if !filter.MaySelectDatabase(db) {
+			continue
+		}
+		var stats struct {
+			DataSize float64 `bson:"dataSize"`
+		}
+		if err := source.Database(db).RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&stats); err != nil {
+			return 0, fmt.Errorf("cluster0: dbStats of %s: %w", db, err)
+		}
+		total += int64(stats.DataSize)
+	}
+	return total, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<40:
+		return fmt.Sprintf("%.1f TB", float64(n)/(1<<40))
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	}
+}
