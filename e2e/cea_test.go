@@ -94,7 +94,7 @@ func changeEventsScenario(t *testing.T, mode, wantSource string) {
 	}()
 
 	api := startNodes(t, ctx, db, metaDB, mode)
-	resp, err := http.Post(api+"/start", "application/json", strings.NewReader(`{"source":"cluster0","destination":"cluster1"}`))
+	resp, err := http.Post(api+"/start", "application/json", strings.NewReader(startBody(db)))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("start: %v %v", resp, err)
 	}

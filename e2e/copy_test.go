@@ -70,7 +70,7 @@ func TestTwoNodesCopyRealClusters(t *testing.T) {
 	}
 
 	api := startNodes(t, ctx, db, metaDB, "") // "": the default, auto
-	resp, err := http.Post(api+"/start", "application/json", strings.NewReader(`{"source":"cluster0","destination":"cluster1"}`))
+	resp, err := http.Post(api+"/start", "application/json", strings.NewReader(startBody(db)))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("start: %v %v", resp, err)
 	}

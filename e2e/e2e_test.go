@@ -70,3 +70,10 @@ func scratchDB(t *testing.T, clients ...*mongo.Client) string {
 	})
 	return name
 }
+
+// startBody is the /start body of a test's sync: only its scratch database, so that tests running at
+// once on the same clusters never copy each other's data, and no write blocking, which would block
+// every other test's writes to the destination too (the lifecycle test turns it on deliberately).
+func startBody(db string) string {
+	return fmt.Sprintf(`{"source": "cluster0", "destination": "cluster1", "includeNamespaces": [{"database": %q}], "enableUserWriteBlocking": "none"}`, db)
+}

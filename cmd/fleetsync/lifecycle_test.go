@@ -240,6 +240,29 @@ func TestCommitUnderLoad(t *testing.T) {
 		p := progress(t, n[0])
 		return p.TotalEventsApplied != nil && *p.TotalEventsApplied >= 2000
 	})
+
+	// A pause in the apply phase stops the applier after its batch in flight, while the source
+	// keeps writing; resume picks up from the checkpoint.
+	lifecycleCall(t, n[0], "pause")
+	waitState(t, n[1], metadata.StatePaused)
+	var frozen web.Progress
+	waitFor(t, "the applier to stop", func() bool {
+		before := progress(t, n[0])
+		time.Sleep(500 * time.Millisecond)
+		frozen = progress(t, n[1])
+		return *frozen.TotalEventsApplied == *before.TotalEventsApplied
+	})
+	time.Sleep(time.Second)
+	still := progress(t, n[0])
+	if *still.TotalEventsApplied != *frozen.TotalEventsApplied || *still.Fleet.Applier.AppliedThrough != *frozen.Fleet.Applier.AppliedThrough || still.CanCommit {
+		t.Fatalf("a paused applier moved or can commit: %d events through %v, then %d through %v, canCommit %v",
+			*frozen.TotalEventsApplied, frozen.Fleet.Applier.AppliedThrough, *still.TotalEventsApplied, still.Fleet.Applier.AppliedThrough, still.CanCommit)
+	}
+	lifecycleCall(t, n[1], "resume")
+	waitFor(t, "the applier to go on after resume", func() bool {
+		p := progress(t, n[0])
+		return p.CanCommit && *p.TotalEventsApplied > *still.TotalEventsApplied
+	})
 	t.Log(load.stop(t))
 	p := commitAndWait(t, n[1])
 	assertCommitted(t, p)

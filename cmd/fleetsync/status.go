@@ -198,6 +198,9 @@ var statusSections = []func(p web.Progress) []string{
 	statusPartitions,
 	statusApply,
 	statusApplier,
+	statusCommit,
+	statusVerification,
+	statusClusters,
 	statusCoordinator,
 	statusNodes,
 	statusProblems,
@@ -304,6 +307,61 @@ func statusApplier(p web.Progress) []string {
 	}
 	return []string{fmt.Sprintf("applier: %s   source: %s   epoch: %d   applied through: %s",
 		orDefault(a.Node, "none"), orDefault(a.Source, "unknown"), a.Epoch, through)}
+}
+
+// statusCommit shows the cut-over once /commit was called.
+func statusCommit(p web.Progress) []string {
+	c := p.Fleet.Commit
+	if c == nil {
+		return nil
+	}
+	line := fmt.Sprintf("commit: %s, pause %.2f s", c.Step, c.PauseSeconds)
+	if c.Point != nil {
+		line += ", commit point " + formatOpTime(*c.Point)
+	}
+	if c.SourceBlocked {
+		line += ", source writes blocked"
+	}
+	lines := []string{line}
+	for _, r := range c.Restored {
+		lines = append(lines, "  restored "+oneLine(r))
+	}
+	return lines
+}
+
+// statusVerification shows the embedded verifier's state, when it is on.
+func statusVerification(p web.Progress) []string {
+	v := p.Verification
+	if v == nil {
+		return nil
+	}
+	line := "verification: " + v.Source.Phase
+	if v.Result != "" {
+		line = fmt.Sprintf("verification: %s, %s documents on each side, %d collections",
+			v.Result, formatCount(v.Source.HashedDocumentCount), v.Source.TotalCollectionCount)
+	}
+	lines := []string{line}
+	for _, d := range v.Differences {
+		lines = append(lines, "  different: "+oneLine(d))
+	}
+	return lines
+}
+
+// statusClusters shows the answering node's ping to each cluster (-1: unreachable).
+func statusClusters(p web.Progress) []string {
+	if p.DirectionMapping.Source == "" {
+		return nil
+	}
+	ping := func(ms int64) string {
+		if ms < 0 {
+			return "unreachable"
+		}
+		return fmt.Sprintf("%d ms", ms)
+	}
+	return []string{
+		fmt.Sprintf("source:      %s (ping %s)", p.DirectionMapping.Source, ping(p.Source.PingLatencyMs)),
+		fmt.Sprintf("destination: %s (ping %s)", p.DirectionMapping.Destination, ping(p.Destination.PingLatencyMs)),
+	}
 }
 
 func statusCoordinator(p web.Progress) []string {

@@ -443,3 +443,30 @@ func TestStatusWatchStopsOnSIGINT(t *testing.T) {
 		t.Fatalf("exit %d after SIGINT; stderr: %s", code, b.stderr.String())
 	}
 }
+
+// A committed sync's report shows the commit, what it restored, the verifier's result and the
+// clusters' pings.
+func TestFormatStatusCommitted(t *testing.T) {
+	at := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+	p := web.Progress{
+		State: "COMMITTED", CanWrite: true, Info: "commit completed",
+		DirectionMapping: web.DirectionMapping{Source: "cluster0: a:1", Destination: "cluster1: b:2"},
+		Source:           web.Ping{PingLatencyMs: 3}, Destination: web.Ping{PingLatencyMs: -1},
+		Verification: &web.Verification{Result: "passed",
+			Source: web.VerificationSide{Phase: "passed", HashedDocumentCount: 12345, TotalCollectionCount: 6}},
+		Fleet: web.Fleet{Phase: "apply", Commit: &web.Commit{Step: "finished", PauseSeconds: 0.734, Point: &web.OpTime{T: 1700000000, I: 5},
+			Restored: []string{"shop.customers email_1: unique (rebuilt)"}, CommittedAt: &at}},
+	}
+	out := formatStatus(p)
+	for _, want := range []string{
+		"commit: finished, pause 0.73 s, commit point Timestamp(1700000000, 5)",
+		"  restored shop.customers email_1: unique (rebuilt)",
+		"verification: passed, 12,345 documents on each side, 6 collections",
+		"source:      cluster0: a:1 (ping 3 ms)",
+		"destination: cluster1: b:2 (ping unreachable)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
