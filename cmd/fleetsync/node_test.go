@@ -488,11 +488,20 @@ func TestNodeWaitsForAnUnreachableDestination(t *testing.T) {
 	source := sandboxtest.Server(t, true)
 	port := freePort(t)
 	dest := fmt.Sprintf("mongodb://127.0.0.1:%d/", port)
-	b := startBackground(t, "--cluster0", source, "--cluster1", dest, "--name", "patient", "--port", "0",
-		"--server-selection-timeout", "300ms")
+	apiPort := freePort(t)
+	api := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	b := startBackground(t, "--cluster0", source, "--cluster1", dest, "--name", "patient", "--port", strconv.Itoa(apiPort),
+		"--server-selection-timeout", "300ms", "--sandbox")
 	waitFor(t, "two retry messages", func() bool {
 		return strings.Count(b.stderr.String(), "retrying in") >= 2
 	})
+	// Meanwhile its API says so, as mongosync's does, and asks callers to come back.
+	if p := progress(t, &fleetNode{name: "patient", api: api}); p.State != metadata.StateInitializing {
+		t.Fatalf("progress while connecting: state %s", p.State)
+	}
+	if r := call(t, http.MethodPost, api+"/api/v1/start", `{"source":"cluster0","destination":"cluster1"}`); r.status != http.StatusServiceUnavailable || r.body["error"] != "NotReady" {
+		t.Fatalf("start while connecting: %d %s", r.status, r.raw)
+	}
 	log := b.stderr.String()
 	if !strings.Contains(log, "cluster1: cannot reach "+dest) || !strings.Contains(log, "retrying in 1s") || !strings.Contains(log, "retrying in 2s") {
 		t.Fatalf("retry log does not name the destination and a growing wait:\n%s", log)
@@ -502,8 +511,11 @@ func TestNodeWaitsForAnUnreachableDestination(t *testing.T) {
 		t.Fatalf("starting the destination on port %d: %v", port, err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	if line := b.readLine(t); !strings.HasPrefix(line, "fleetsync node patient ready: no API") {
+	if line := b.readLine(t); !strings.HasPrefix(line, "fleetsync node patient ready: API "+api) {
 		t.Fatalf("after the destination came up: %q", line)
+	}
+	if p := progress(t, &fleetNode{name: "patient", api: api}); p.State != metadata.StateIdle {
+		t.Fatalf("progress once connected: state %s", p.State)
 	}
 }
 
