@@ -17,15 +17,21 @@ import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.backend.ArrayFilters;
 import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CollectionUtils;
+import de.bwaldvogel.mongo.backend.Constants;
 import de.bwaldvogel.mongo.backend.Cursor;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.DatabaseResolver;
 import de.bwaldvogel.mongo.backend.Utils;
 import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import de.bwaldvogel.mongo.backend.memory.MemoryCollection;
 import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.exception.IndexNotFoundException;
+import de.bwaldvogel.mongo.exception.InvalidOptionsException;
 import de.bwaldvogel.mongo.oplog.Oplog;
+import io.netty.channel.Channel;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -101,21 +107,90 @@ public final class SandboxLauncher {
             return new SerializedOplog(this, super.createOplog());
         }
 
-        // Workaround mongoJavaServerKeepsFieldOrderOnReplace, see ReplaceAsGivenCollection.
+        // Workarounds mongoJavaServerKeepsFieldOrderOnReplace (see ReplaceAsGivenCollection) and
+        // mongoJavaServerDropsIndexAcrossCollections (see SandboxDatabase).
         @Override
         public MemoryDatabase openOrCreateDatabase(String databaseName) {
-            return new ReplaceAsGivenDatabase(databaseName, getCursorRegistry());
+            return new SandboxDatabase(databaseName, getCursorRegistry());
         }
     }
 
-    static final class ReplaceAsGivenDatabase extends MemoryDatabase {
-        ReplaceAsGivenDatabase(String databaseName, CursorRegistry cursorRegistry) {
+    // SandboxDatabase is the in-memory backend's database with the workarounds below.
+    static final class SandboxDatabase extends MemoryDatabase {
+        SandboxDatabase(String databaseName, CursorRegistry cursorRegistry) {
             super(databaseName, cursorRegistry);
         }
 
+        // Workaround mongoJavaServerKeepsFieldOrderOnReplace, see ReplaceAsGivenCollection.
         @Override
         protected MemoryCollection openOrCreateCollection(String collectionName, CollectionOptions options) {
             return new ReplaceAsGivenCollection(this, collectionName, options, cursorRegistry);
+        }
+
+        // Workaround mongoJavaServerDropsIndexAcrossCollections: mongo-java-server keeps the index
+        // descriptions of all of a database's collections in one catalog (system.indexes, with the
+        // collection in "ns"), which listIndexes and drop read. Its dropIndexes
+        // (AbstractMongoDatabase.dropIndexes) drops the index from the named collection but then
+        // deletes the catalog entries matching {name} alone, so dropping email_1 from crm.dupes also
+        // unlists email_1 of crm.people (whose index keeps working, and whose drop then fails on the
+        // index it no longer lists). With "*" it walks the catalog of the whole database, dropping
+        // from the named collection every index name any collection has: it fails on a name the
+        // named collection lacks, after unlisting other collections' indexes. It also drops the _id
+        // index when asked to, by name or key pattern. MongoDB drops only the named collection's
+        // indexes, and never its _id index; fleetsync's commit rebuilds same-named indexes collection
+        // by collection.
+        //
+        // dropIndexes by name, by key pattern and "*" is therefore done here, each catalog entry
+        // looked up and deleted with its collection's ns. Dropping a collection (drop, dropDatabase)
+        // needs nothing: the server finds its catalog entries by ns. Other forms of index (a list of
+        // names) stay the server's.
+        @Override
+        public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver databaseResolver, Oplog oplog) {
+            Object index = query.get("index");
+            if (!command.equalsIgnoreCase("dropIndexes") || !(index instanceof String || index instanceof Document)) {
+                return super.handleCommand(channel, command, query, databaseResolver, oplog);
+            }
+            clearLastStatus(channel);
+            dropIndexes(String.valueOf(query.get(command)), index);
+            Document response = new Document();
+            Utils.markOkay(response);
+            return response;
+        }
+
+        // Holds the database's lock, which the server takes to add an index, so the catalog and the
+        // collection's indexes change together.
+        private synchronized void dropIndexes(String collectionName, Object index) {
+            MongoCollection<Integer> collection = resolveCollection(collectionName, false);
+            MongoCollection<Integer> catalog = indexes.get();
+            if (collection == null || catalog == null) {
+                return; // as the server answers for a collection that does not exist
+            }
+            Document ofCollection = new Document("ns", collection.getFullName());
+            List<String> names = new ArrayList<>();
+            if ("*".equals(index)) {
+                for (Document description : catalog.handleQuery(ofCollection)) {
+                    if (!isPrimaryKeyIndex((Document) description.get("key"))) {
+                        names.add((String) description.get("name"));
+                    }
+                }
+            } else if (index instanceof String) {
+                if (Constants.PRIMARY_KEY_INDEX_NAME.equals(index)) {
+                    throw new InvalidOptionsException("cannot drop _id index");
+                }
+                names.add((String) index);
+            } else {
+                Document keys = (Document) index;
+                if (isPrimaryKeyIndex(keys)) {
+                    throw new InvalidOptionsException("cannot drop _id index");
+                }
+                Document description = CollectionUtils.getSingleElement(
+                    catalog.handleQuery(ofCollection.clone().append("key", keys)), () -> new IndexNotFoundException(keys));
+                names.add((String) description.get("name"));
+            }
+            for (String name : names) {
+                dropIndex(collection, name); // IndexNotFound when the collection has no such index
+                catalog.deleteDocuments(ofCollection.clone().append("name", name), -1);
+            }
         }
     }
 
