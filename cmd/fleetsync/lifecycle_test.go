@@ -172,6 +172,15 @@ func TestMongosyncQuickstartCurlCommands(t *testing.T) {
 		t.Fatalf("commit: %v", got)
 	}
 	assertCommitted(t, waitState(t, n, metadata.StateCommitted))
+	// fleetsync status against the live node, once and in watch mode (which ends by itself at
+	// COMMITTED).
+	for _, args := range [][]string{{"status", "--api", n.api}, {"status", "--api", n.api, "--watch", "--interval", "100ms"}} {
+		r := runFleetsync(t, args...)
+		if r.code != exitOK || !strings.Contains(r.stdout, "state: COMMITTED") || !strings.Contains(r.stdout, "commit: finished, pause ") ||
+			!strings.Contains(r.stdout, "verification: passed, 3,000 documents on each side") || !strings.Contains(r.stdout, "quickstart") {
+			t.Fatalf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
 	// And once COMMITTED, mongosync's reverse command is refused: this sync was not reversible.
 	if got := curl(`curl localhost:27182/api/v1/reverse -XPOST --data '{ }'`); got["success"] != false || got["error"] != "ReverseNotAllowed" {
 		t.Fatalf("reverse of a sync that is not reversible: %v", got)
