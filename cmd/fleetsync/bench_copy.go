@@ -446,6 +446,7 @@ func startBenchNode(ctx context.Context, self, source, destination string, worke
 	}
 	cmd := exec.CommandContext(ctx, self, "--cluster0", source, "--cluster1", destination, "--name", benchNodeName,
 		"--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers), "--sandbox")
+	dieWithParent(cmd)
 	ready := &firstLine{line: make(chan string, 1)}
 	n := &benchNode{cmd: cmd, api: "http://127.0.0.1:" + strconv.Itoa(port), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = ready, n.stderr

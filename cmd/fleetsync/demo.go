@@ -205,6 +205,7 @@ func startDemoFleet(ctx context.Context, n, workers int, source, destination, lo
 			"--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers), "--partition-size", demoPartitionSize,
 			"--logPath", node.log, "--sandbox")
 		node.cmd.Env = append(os.Environ(), "FLEETSYNC_TEST_BE_MAIN=1") // lets a test binary act as fleetsync
+		dieWithParent(node.cmd)
 		out, err := node.cmd.StdoutPipe()
 		if err != nil {
 			return fleet, err

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -34,5 +37,37 @@ func TestDemoEndsEqual(t *testing.T) {
 		if !regexp.MustCompile(want).MatchString(r.stdout) {
 			t.Fatalf("demo output does not match %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// A demo killed with SIGKILL cannot stop its fleet, so the kernel does: no node outlives it.
+func TestDemoNodesDieWithTheDemo(t *testing.T) {
+	t.Parallel()
+	b := startBackground(t, "demo", "--docs", "3000", "--nodes", "2", "--rate", "100", "--apply-for", "10m")
+	for {
+		line := b.readLine(t)
+		if strings.HasPrefix(line, "node node-2: API") {
+			break
+		}
+	}
+	var nodes []int
+	for _, pid := range childPids(b.cmd.Process.Pid) {
+		if cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(cmdline), "--cluster0") {
+			nodes = append(nodes, pid)
+		}
+	}
+	t.Cleanup(func() { // even when the test fails
+		for _, pid := range nodes {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if len(nodes) != 2 {
+		t.Fatalf("found %d node processes of the demo, want 2", len(nodes))
+	}
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range nodes {
+		waitGone(t, pid)
 	}
 }
