@@ -49,6 +49,10 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 			return false, err
 		}
 		if !ok || ck.Position == nil || ck.Position.TS.Before(cm.Point) {
+			if ck.Error != "" {
+				// Said in /progress (fleet.error) rather than waited on silently.
+				return false, fmt.Errorf("the commit waits for the applier to reach the commit point, and the applier fails: %s", ck.Error)
+			}
 			return false, nil // the applier is still on its way to the commit point
 		}
 		if failed, err := c.writesAfterPoint(ctx, s, ck); failed || err != nil {
