@@ -40,6 +40,13 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 			return false, err
 		}
 		c.Log.Info("commit: took the commit point", zap.String("point", fmtTS(point)), zap.Bool("sourceBlocked", s.Options.BlocksSource()))
+		// A no-op oplog entry after the point moves a change stream's resume token past it at once;
+		// on a quiet replica set it would otherwise wait for the server's periodic no-op (10 s).
+		// Best effort: servers without the command, or users without the privilege, just wait.
+		if err := source.Database("admin").RunCommand(ctx, bson.D{{Key: "appendOplogNote", Value: 1},
+			{Key: "data", Value: bson.D{{Key: "msg", Value: "fleetsync commit point"}}}}).Err(); err != nil {
+			c.Log.Debug("commit: no oplog note after the commit point", zap.Error(err))
+		}
 		return true, c.setCommit(ctx, metadata.CommitStepCatchUp, bson.E{Key: "commit.point", Value: point},
 			bson.E{Key: "commit.sourceBlocked", Value: s.Options.BlocksSource()})
 
