@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/preflight"
 )
 
 // reader reads source events in order.
@@ -45,22 +45,17 @@ func (t topology) changeStreams() bool {
 	return (t.replicaSet || t.mongos) && t.maxWire >= minChangeStreamWire
 }
 
+// probeTopology asks the source what it is (preflight.Probe, the same question /start asks).
 func probeTopology(ctx context.Context, source *mongo.Client) (topology, error) {
-	var hello struct {
-		SetName string `bson:"setName"`
-		Msg     string `bson:"msg"`
-		MaxWire int32  `bson:"maxWireVersion"`
+	c, err := preflight.Probe(ctx, "the source", source)
+	if err != nil {
+		return topology{}, err
 	}
-	// isMaster rather than hello: every server version answers it (the sandbox has no hello).
-	if err := source.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&hello); err != nil {
-		return topology{}, fmt.Errorf("asking the source what it is (isMaster): %w", err)
-	}
-	t := topology{replicaSet: hello.SetName != "", mongos: hello.Msg == "isdbgrid", maxWire: hello.MaxWire}
-	if !t.mongos {
-		names, err := source.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
-		t.hasOplog = err == nil && len(names) == 1
-	}
-	return t, nil
+	return topologyOf(c), nil
+}
+
+func topologyOf(c preflight.Cluster) topology {
+	return topology{replicaSet: c.ReplicaSet, mongos: c.Mongos, maxWire: c.MaxWire, hasOplog: c.HasOplog}
 }
 
 // chooseSource decides where events come from: a cluster-wide change stream where the source can
@@ -89,13 +84,8 @@ func chooseSource(t topology, mode string) (string, error) {
 	return "", fmt.Errorf("--change-source %q is not one of auto, changeStream, oplog", mode)
 }
 
-// CheckSource says which event source the applier will use on source with mode, or why it cannot
-// read change events there: the preflight of /start, so a sync that could never keep the
-// destination current is refused before the copy rather than after it.
-func CheckSource(ctx context.Context, source *mongo.Client, mode string) (string, error) {
-	t, err := probeTopology(ctx, source)
-	if err != nil {
-		return "", err
-	}
-	return chooseSource(t, mode)
+// SourceFor says which event source the applier will use on a cluster (as preflight.Probe saw it)
+// with mode, or why it cannot apply events from it: /start refuses such a sync at once.
+func SourceFor(c preflight.Cluster, mode string) (string, error) {
+	return chooseSource(topologyOf(c), mode)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
@@ -62,9 +63,9 @@ func (w *WriteBlocking) UnmarshalJSON(b []byte) error {
 	}
 	switch v := v.(type) {
 	case bool:
-		*w = "none"
+		*w = metadata.WriteBlockingNone
 		if v {
-			*w = "sourceAndDestination"
+			*w = metadata.WriteBlockingBoth
 		}
 	case string:
 		*w = WriteBlocking(v)
@@ -73,20 +74,6 @@ func (w *WriteBlocking) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
-
-// Write blocking modes.
-const (
-	WriteBlockingNone            = "none"
-	WriteBlockingDestinationOnly = "destinationOnly"
-	WriteBlockingBoth            = "sourceAndDestination"
-)
-
-// Values of buildIndexes.
-const (
-	BuildIndexesAfterCopy  = "afterDataCopy"
-	BuildIndexesBeforeCopy = "beforeDataCopy"
-	BuildIndexesNever      = "never"
-)
 
 // VerificationEnabled is verification.enabled, true unless the request turns it off (mongosync's
 // default).
@@ -103,14 +90,14 @@ func (r StartRequest) Validate() error {
 		return bad("both \"source\" and \"destination\" are required, e.g. {\"source\": \"cluster0\", \"destination\": \"cluster1\"}")
 	}
 	switch r.BuildIndexes {
-	case "", BuildIndexesAfterCopy, BuildIndexesBeforeCopy, BuildIndexesNever:
+	case "", metadata.BuildIndexesAfterCopy, metadata.BuildIndexesBeforeCopy, metadata.BuildIndexesNever:
 	case "excludeHashedAfterCopy", "excludeHashed":
 		return bad("buildIndexes %q is not supported by fleetsync; use \"afterDataCopy\", \"beforeDataCopy\" or \"never\"", r.BuildIndexes)
 	default:
 		return bad("buildIndexes must be \"afterDataCopy\" (the default), \"beforeDataCopy\" or \"never\", not %q", r.BuildIndexes)
 	}
 	switch r.EnableUserWriteBlocking {
-	case "", WriteBlockingNone, WriteBlockingDestinationOnly, WriteBlockingBoth:
+	case "", metadata.WriteBlockingNone, metadata.WriteBlockingDestinationOnly, metadata.WriteBlockingBoth:
 	default:
 		return bad("enableUserWriteBlocking must be \"none\", \"destinationOnly\", \"sourceAndDestination\", true or false, not %q", string(r.EnableUserWriteBlocking))
 	}
@@ -122,9 +109,9 @@ func (r StartRequest) Validate() error {
 	}
 	if r.Reversible {
 		switch {
-		case r.EnableUserWriteBlocking != WriteBlockingBoth:
+		case r.EnableUserWriteBlocking != metadata.WriteBlockingBoth:
 			return bad("reversible: true needs \"enableUserWriteBlocking\": \"sourceAndDestination\" (or true), so that nothing writes to the clusters while the direction changes")
-		case r.BuildIndexes == BuildIndexesNever:
+		case r.BuildIndexes == metadata.BuildIndexesNever:
 			return bad("reversible: true cannot be combined with buildIndexes \"never\": a reverse needs the destination's indexes")
 		case len(r.IncludeNamespaces) > 0 || len(r.ExcludeNamespaces) > 0:
 			return bad("reversible: true cannot be combined with includeNamespaces or excludeNamespaces: a reverse syncs whole clusters")

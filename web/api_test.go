@@ -4,6 +4,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/fleetsync/fleetsync/internal/metadata"
 )
 
 // /start's body as mongosync's documentation writes it, in its current and legacy forms.
@@ -14,12 +16,12 @@ func TestDecodeStartNormalisesMongosyncsForms(t *testing.T) {
 		verification bool
 	}{
 		{`{"source": "cluster0", "destination": "cluster1"}`, "", true},
-		{`{"source": "cluster0", "destination": "cluster1", "enableUserWriteBlocking": true}`, WriteBlockingBoth, true},
-		{`{"source": "cluster0", "destination": "cluster1", "enableUserWriteBlocking": false}`, WriteBlockingNone, true},
-		{`{"source": "cluster0", "destination": "cluster1", "enableUserWriteBlocking": "destinationOnly"}`, WriteBlockingDestinationOnly, true},
+		{`{"source": "cluster0", "destination": "cluster1", "enableUserWriteBlocking": true}`, metadata.WriteBlockingBoth, true},
+		{`{"source": "cluster0", "destination": "cluster1", "enableUserWriteBlocking": false}`, metadata.WriteBlockingNone, true},
+		{`{"source": "cluster0", "destination": "cluster1", "enableUserWriteBlocking": "destinationOnly"}`, metadata.WriteBlockingDestinationOnly, true},
 		{`{"source": "cluster0", "destination": "cluster1", "verification": {"enabled": false}}`, "", false},
 		{`{"source": "cluster0", "destination": "cluster1", "verification": {}}`, "", true},
-		{`{"source": "cluster0", "destination": "cluster1", "reversible": true, "enableUserWriteBlocking": "sourceAndDestination"}`, WriteBlockingBoth, true},
+		{`{"source": "cluster0", "destination": "cluster1", "reversible": true, "enableUserWriteBlocking": "sourceAndDestination"}`, metadata.WriteBlockingBoth, true},
 	} {
 		req, err := decodeStart(httptest.NewRequest("POST", "/api/v1/start", strings.NewReader(c.body)))
 		if err != nil {

@@ -64,11 +64,11 @@ func (n *node) preflight(ctx context.Context, req web.StartRequest) (metadata.Op
 	if _, err := clusterclock.Now(ctx, n.source); err != nil {
 		return opts, web.BadRequest("InvalidSource", "%v", err)
 	}
-	if _, err := applier.CheckSource(ctx, n.source, n.cfg.ChangeSource); err != nil {
+	if _, err := applier.SourceFor(src, n.cfg.ChangeSource); err != nil {
 		return opts, web.BadRequest("InvalidSource", "%v", err)
 	}
 	if opts.Reversible {
-		if _, err := applier.CheckSource(ctx, n.destination, n.cfg.ChangeSource); err != nil {
+		if _, err := applier.SourceFor(dst, n.cfg.ChangeSource); err != nil {
 			return opts, web.BadRequest("ReverseNotSupported", "reversible: true needs change events from cluster1 once it is the source: %v", err)
 		}
 	}

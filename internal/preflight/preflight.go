@@ -26,6 +26,7 @@ type Cluster struct {
 	Version    string // buildInfo's version, e.g. "7.0.12"
 	ReplicaSet bool
 	Mongos     bool
+	MaxWire    int32 // maxWireVersion: which features the server speaks (7: 4.0, 17: 6.0)
 	HasOplog   bool
 }
 
@@ -46,12 +47,13 @@ func Probe(ctx context.Context, label string, client *mongo.Client) (Cluster, er
 	var hello struct {
 		SetName string `bson:"setName"`
 		Msg     string `bson:"msg"`
+		MaxWire int32  `bson:"maxWireVersion"`
 	}
 	// isMaster rather than hello: every server version answers it.
 	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&hello); err != nil {
 		return c, fmt.Errorf("%s: asking what it is (isMaster): %w", label, err)
 	}
-	c.ReplicaSet, c.Mongos = hello.SetName != "", hello.Msg == "isdbgrid"
+	c.ReplicaSet, c.Mongos, c.MaxWire = hello.SetName != "", hello.Msg == "isdbgrid", hello.MaxWire
 	if !c.Mongos {
 		names, err := client.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
 		c.HasOplog = err == nil && len(names) == 1
