@@ -28,7 +28,7 @@ import (
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return fail(stderr, "bench", errors.New("name a benchmark: 'fleetsync bench verify', 'fleetsync bench copy' or 'fleetsync bench cea'"))
+		return fail(stderr, "bench", errors.New("name a benchmark: 'fleetsync bench verify', 'fleetsync bench copy', 'fleetsync bench cea' or 'fleetsync bench commit'"))
 	}
 	switch args[0] {
 	case "verify":
@@ -41,8 +41,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return runNaiveCopy(args[1:], stdout, stderr)
 	case "cea":
 		return runBenchCEA(args[1:], stdout, stderr)
+	case "commit":
+		return runBenchCommit(args[1:], stdout, stderr)
 	}
-	return fail(stderr, "bench", fmt.Errorf("unknown benchmark %q; available: verify, copy, cea", args[0]))
+	return fail(stderr, "bench", fmt.Errorf("unknown benchmark %q; available: verify, copy, cea, commit", args[0]))
 }
 
 // runBenchVerify measures `fleetsync verify` on two identical seeded sandbox clusters against a
@@ -133,6 +135,7 @@ type childMeasure struct {
 
 func measureChild(ctx context.Context, self string, args []string) (childMeasure, error) {
 	cmd := exec.CommandContext(ctx, self, args...)
+	dieWithParent(cmd)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -215,5 +218,20 @@ func runReadBaseline(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "read %d documents\n", total.Load())
+	return exitOK
+}
+
+// runBenchmark runs a benchmark until it ends or the user interrupts it (SIGINT, SIGTERM), and turns
+// its outcome into an exit code: an interruption is said as such, not as the error it caused.
+func runBenchmark(name string, stderr io.Writer, bench func(context.Context) error) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench(ctx); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "fleetsync %s: interrupted; its nodes and servers are stopped\n", name)
+			return exitError
+		}
+		return fail(stderr, name, err)
+	}
 	return exitOK
 }

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -144,16 +142,7 @@ func runBenchCEA(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "bench cea", err)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := benchCEA(ctx, o, stdout, stderr); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "fleetsync bench cea: interrupted; its servers are stopped")
-			return exitError
-		}
-		return fail(stderr, "bench cea", err)
-	}
-	return exitOK
+	return runBenchmark("bench cea", stderr, func(ctx context.Context) error { return benchCEA(ctx, o, stdout, stderr) })
 }
 
 func parseRates(s string) ([]int, error) {

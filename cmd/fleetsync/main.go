@@ -32,6 +32,7 @@ Usage:
                     write inserts, updates, replacements and deletes at a steady rate, for testing
   fleetsync bench verify|copy [--docs N] [--collections K] [--runs R] [--workers 1,2,4 (copy only)]
   fleetsync bench cea [--backlog N] [--runs R] [--rates 500,1000,...] [--memory-backlog N] [--lanes N]
+  fleetsync bench commit [--docs N] [--rate OPS] [--nodes N] [--steady D] [--runs R] [--quick]
   fleetsync status  [--api URL] [--watch] [--interval D]
                     show a running fleet's progress, from any node's API (default $FLEETSYNC_API or 127.0.0.1:27182)
 
