@@ -167,7 +167,7 @@ func (c *coordinator) verify(ctx context.Context, s metadata.Sync, source, desti
 	if err != nil {
 		return false, fmt.Errorf("verifying the destination: %w", err)
 	}
-	v := VerificationOf(report)
+	v := verificationOf(report)
 	v.StartedAt, v.FinishedAt = started, time.Now().UTC()
 	if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "verification", Value: v}}}}); err != nil {
 		return false, err
@@ -183,8 +183,8 @@ func (c *coordinator) verify(ctx context.Context, s metadata.Sync, source, desti
 // maxVerificationLines bounds the differences kept in the sync document.
 const maxVerificationLines = 10
 
-// VerificationOf summarises a verifier report for the sync document.
-func VerificationOf(r *verify.Report) metadata.Verification {
+// verificationOf summarises a verifier report for the sync document.
+func verificationOf(r *verify.Report) metadata.Verification {
 	v := metadata.Verification{Phase: metadata.VerificationPassed, Namespaces: len(r.Namespaces), DocumentsCompared: r.DocumentsCompared()}
 	for _, ns := range r.Namespaces {
 		v.SourceDocuments += ns.SourceDocs

@@ -37,15 +37,10 @@ func (c Client) StartWith(ctx context.Context, req StartRequest) error {
 	return c.call(ctx, http.MethodPost, "/api/v1/start", string(body), &reply)
 }
 
-// Pause, Resume, Commit and Reverse make mongosync's lifecycle calls.
-func (c Client) Pause(ctx context.Context) error   { return c.lifecycle(ctx, "pause") }
-func (c Client) Resume(ctx context.Context) error  { return c.lifecycle(ctx, "resume") }
-func (c Client) Commit(ctx context.Context) error  { return c.lifecycle(ctx, "commit") }
-func (c Client) Reverse(ctx context.Context) error { return c.lifecycle(ctx, "reverse") }
-
-func (c Client) lifecycle(ctx context.Context, call string) error {
+// Commit asks the node to commit the sync (mongosync's body: an empty object).
+func (c Client) Commit(ctx context.Context) error {
 	var reply struct{ errorBody }
-	return c.call(ctx, http.MethodPost, "/api/v1/"+call, "{}", &reply)
+	return c.call(ctx, http.MethodPost, "/api/v1/commit", "{}", &reply)
 }
 
 // Progress reads the node's /progress.

@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -185,6 +184,3 @@ func (m *DB) RequestCommit(ctx context.Context) error {
 func (m *DB) RequestReverse(ctx context.Context) error {
 	return m.transition(ctx, "reverse", StateCommitted, StateReversing, nil, nil, "reverseRequestedAt")
 }
-
-// ErrCommitNotAllowed wraps the reasons a RUNNING sync cannot commit yet.
-var ErrCommitNotAllowed = errors.New("the sync cannot commit yet")
