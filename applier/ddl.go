@@ -192,7 +192,7 @@ func (a *applier) collMod(ctx context.Context, ev changeevent.Event) error {
 					continue
 				}
 			case "unique":
-				if ie.Value().Boolean() {
+				if metadata.Truthy(ie.Value()) {
 					change.Unique = true
 					continue
 				}

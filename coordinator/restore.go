@@ -71,7 +71,7 @@ func RestoreDeferred(ctx context.Context, meta *metadata.DB, destination *mongo.
 
 // restored reports whether the destination index spec already has the change's setting.
 func restored(spec bson.Raw, change metadata.DeferredIndexChange) bool {
-	if unique, _ := spec.Lookup("unique").BooleanOK(); change.Unique && !unique {
+	if change.Unique && !metadata.Truthy(spec.Lookup("unique")) {
 		return false
 	}
 	if change.ExpireAfterSeconds != nil {

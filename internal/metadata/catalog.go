@@ -67,7 +67,7 @@ func DestinationIndexSpec(src bson.Raw) (bson.D, *DeferredIndexChange, error) {
 		case "name":
 			change.Index = e.Value().StringValue()
 		case "unique":
-			if e.Value().Boolean() {
+			if Truthy(e.Value()) {
 				change.Unique = true
 				continue
 			}
@@ -225,4 +225,19 @@ func (m *DB) ClearDeferred(ctx context.Context, id string) error {
 		return fmt.Errorf("clearing the restored index settings of %s: %w", id, err)
 	}
 	return nil
+}
+
+// Truthy reads an index option the way the server does: true, or a non-zero number (specs written by
+// old drivers and shells carry "unique: 1"). Anything else, absent included, is false, never a panic.
+func Truthy(v bson.RawValue) bool {
+	if b, ok := v.BooleanOK(); ok {
+		return b
+	}
+	if f, ok := v.DoubleOK(); ok { // before AsInt64OK, which would truncate 0.5 to 0
+		return f != 0
+	}
+	if n, ok := v.AsInt64OK(); ok {
+		return n != 0
+	}
+	return false
 }

@@ -165,3 +165,20 @@ func TestPhaseChangesAreFencedByTheCoordinatorLease(t *testing.T) {
 		t.Fatalf("sync after the deposed write: %+v", s)
 	}
 }
+
+func TestTruthyReadsIndexOptionsLikeTheServer(t *testing.T) {
+	doc, _ := bson.Marshal(bson.D{{Key: "t", Value: true}, {Key: "f", Value: false}, {Key: "one", Value: int32(1)},
+		{Key: "zero", Value: int64(0)}, {Key: "half", Value: 0.5}, {Key: "s", Value: "yes"}})
+	raw := bson.Raw(doc)
+	for key, want := range map[string]bool{"t": true, "f": false, "one": true, "zero": false, "half": true, "s": false, "absent": false} {
+		if got := metadata.Truthy(raw.Lookup(key)); got != want {
+			t.Errorf("Truthy(%s) = %v", key, got)
+		}
+	}
+	// A source spec with "unique: 1" is deferred like "unique: true".
+	spec, _ := bson.Marshal(bson.D{{Key: "key", Value: bson.D{{Key: "a", Value: 1}}}, {Key: "name", Value: "a_1"}, {Key: "unique", Value: 1}})
+	_, change, err := metadata.DestinationIndexSpec(spec)
+	if err != nil || change == nil || !change.Unique {
+		t.Fatalf("unique: 1 gave %+v, %v", change, err)
+	}
+}
