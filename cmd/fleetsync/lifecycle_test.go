@@ -121,6 +121,17 @@ func assertSeedIndexesRestored(t *testing.T, c sandboxtest.Clusters, restored []
 	}
 }
 
+// stopLoadCommitAndVerify is the cut-over of a test under load: stop the writes, commit at once,
+// and check the commit's record, the restored index settings and the clusters' equality.
+func stopLoadCommitAndVerify(t *testing.T, load *loadProcess, n *fleetNode, c sandboxtest.Clusters) {
+	t.Helper()
+	t.Log(load.stop(t))
+	p := commitAndWait(t, n)
+	assertCommitted(t, p)
+	assertSeedIndexesRestored(t, c, p.Fleet.Commit.Restored)
+	assertVerified(t, c)
+}
+
 // TestMongosyncQuickstartCurlCommands runs the curl commands of mongosync's quickstart and API pages
 // as written there, with only the port changed, against one node: start, progress, pause, resume,
 // commit.
@@ -228,11 +239,7 @@ func TestPauseKillAllResumeCommit(t *testing.T) {
 	}
 	lifecycleCall(t, second[1], "resume")
 	waitNodeCanCommit(t, second[0])
-	t.Log(load.stop(t))
-	p := commitAndWait(t, second[0])
-	assertCommitted(t, p)
-	assertSeedIndexesRestored(t, c, p.Fleet.Commit.Restored)
-	assertVerified(t, c)
+	stopLoadCommitAndVerify(t, load, second[0], c)
 }
 
 // TestCommitUnderLoad keeps writing to the source until the moment before /commit, commits, and
@@ -272,11 +279,7 @@ func TestCommitUnderLoad(t *testing.T) {
 		p := progress(t, n[0])
 		return p.CanCommit && *p.TotalEventsApplied > *still.TotalEventsApplied
 	})
-	t.Log(load.stop(t))
-	p := commitAndWait(t, n[1])
-	assertCommitted(t, p)
-	assertSeedIndexesRestored(t, c, p.Fleet.Commit.Restored)
-	assertVerified(t, c)
+	stopLoadCommitAndVerify(t, load, n[1], c)
 }
 
 // TestCommitFailsLoudlyWhileWritesContinue commits while the load still writes: the source takes

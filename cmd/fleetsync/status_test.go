@@ -406,7 +406,7 @@ func TestStatusWatchKeepsTryingWhileUnreachable(t *testing.T) {
 	// The node comes up on that address: the watch shows it and stops at COMMITTED.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
+		t.Skipf("SKIPPED: port %s, free a moment ago, was taken by another process before the fake node could listen on it (%v); the test runs whenever the port stays free, so run it again", addr, err)
 	}
 	committed := applyProgress
 	committed.State = "COMMITTED"

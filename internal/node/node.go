@@ -397,7 +397,7 @@ func (n *node) apply(ctx context.Context) {
 			err := applier.Run(ctx, applier.Config{
 				Source: source, Destination: destination, Meta: n.meta,
 				Filter: s.Options.Filter(n.cfg.MetadataDB), Mode: n.cfg.ChangeSource,
-				Lanes: n.cfg.ApplyLanes, Stop: n.whileSync(applying, done), Log: n.log.Named("applier"),
+				Lanes: n.cfg.ApplyLanes, Stop: n.whileSync(applying, nil, done), Log: n.log.Named("applier"),
 			}, kept)
 			close(done)
 			if err != nil {
@@ -409,8 +409,8 @@ func (n *node) apply(ctx context.Context) {
 }
 
 // whileSync returns a channel closed once the sync no longer satisfies cond (a pause, say), or when
-// done is closed.
-func (n *node) whileSync(cond func(*metadata.Sync) bool, done <-chan struct{}) <-chan struct{} {
+// stop or done is closed (a nil stop never is).
+func (n *node) whileSync(cond func(*metadata.Sync) bool, stop, done <-chan struct{}) <-chan struct{} {
 	out := make(chan struct{})
 	go func() {
 		defer close(out)
@@ -420,6 +420,8 @@ func (n *node) whileSync(cond func(*metadata.Sync) bool, done <-chan struct{}) <
 				return
 			}
 			select {
+			case <-stop:
+				return
 			case <-done:
 				return
 			case <-changed:
@@ -498,7 +500,7 @@ func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
 		}
 		// A pause hands the partition back at a batch boundary, like a stop, but the worker stays.
 		done := make(chan struct{})
-		res, err := w.CopyOne(ctx, n.whileSync(copying, mergeStop(stop, done)))
+		res, err := w.CopyOne(ctx, n.whileSync(copying, stop, done))
 		close(done)
 		if res == worker.HandedBack {
 			select {
@@ -520,19 +522,6 @@ func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
 			sleepOrStop(stop, idleWorkerWait)
 		}
 	}
-}
-
-// mergeStop returns a channel closed when either a or b is.
-func mergeStop(a <-chan struct{}, b chan struct{}) <-chan struct{} {
-	out := make(chan struct{})
-	go func() {
-		defer close(out)
-		select {
-		case <-a:
-		case <-b:
-		}
-	}()
-	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) {
