@@ -61,8 +61,13 @@ const (
 // Config is one applier's settings.
 type Config struct {
 	Source, Destination *mongo.Client
-	Meta                *metadata.DB
-	Filter              namespace.Filter
+	// Writes takes the CRUD writes to the destination (nil: Destination). Give it the driver's
+	// operation timeout (mongoconn.Options.OperationTimeout) so that each batch's lease deadline
+	// reaches the server as maxTimeMS; DDL, index builds and reads stay on Destination, unbounded
+	// by it.
+	Writes *mongo.Client
+	Meta   *metadata.DB
+	Filter namespace.Filter
 	// Mode picks the event source: ModeAuto (a change stream where the source has one, else the
 	// oplog), ModeChangeStream or ModeOplog.
 	Mode        string
@@ -404,7 +409,7 @@ func (a *applier) applyCRUD(ctx context.Context, events []changeevent.Event) (in
 		go func() {
 			defer wg.Done()
 			for _, k := range keys {
-				w := nsWriter{source: a.cfg.Source, destination: a.cfg.Destination, ns: k.ns}
+				w := nsWriter{source: a.cfg.Source, destination: a.writes(), ns: k.ns}
 				r, err := w.apply(ctx, groups[k])
 				mu.Lock()
 				refreshed += r
@@ -420,6 +425,14 @@ func (a *applier) applyCRUD(ctx context.Context, events []changeevent.Event) (in
 	}
 	wg.Wait()
 	return refreshed, firstErr
+}
+
+// writes is the client CRUD writes go to.
+func (a *applier) writes() *mongo.Client {
+	if a.cfg.Writes != nil {
+		return a.cfg.Writes
+	}
+	return a.cfg.Destination
 }
 
 // lane is the hash of (namespace, _id) modulo the lane count: one document's events always share

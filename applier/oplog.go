@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/concern"
 )
 
 // Oplog tailing.
@@ -43,8 +44,11 @@ type oplogReader struct {
 	checked   bool // the resume point was found in the oplog window
 }
 
+// newOplogReader tails source's oplog with majority read concern: it returns only entries that a
+// majority holds, so an entry that a failover rolls back is never applied (nothing would undo it
+// on the destination). Tailable awaitData cursors honour it since MongoDB 3.6.
 func newOplogReader(source *mongo.Client, from Position, inclusive bool) *oplogReader {
-	return &oplogReader{oplog: source.Database("local").Collection("oplog.rs"), pos: from, inclusive: inclusive}
+	return &oplogReader{oplog: concern.SourceCollection(source, "local", "oplog.rs"), pos: from, inclusive: inclusive}
 }
 
 func (r *oplogReader) open(ctx context.Context) error {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/concern"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
@@ -20,8 +22,10 @@ const maxWriteRetries = 100
 
 // nsWriter applies one namespace's CRUD events of a batch, in order, as ordered bulk writes.
 type nsWriter struct {
-	source, destination *mongo.Client
-	ns                  namespace.Namespace
+	source *mongo.Client
+	// destination takes the writes; see Config.Writes for why it should bound them on the server.
+	destination *mongo.Client
+	ns          namespace.Namespace
 }
 
 // op is one event to write, and the source document for a refresh.
@@ -46,14 +50,16 @@ func (w *nsWriter) apply(ctx context.Context, events []changeevent.Event) (int64
 	if err := w.fetch(ctx, ops); err != nil {
 		return 0, err
 	}
-	coll := w.destination.Database(w.ns.DB).Collection(w.ns.Coll)
+	coll := concern.DestinationCollection(w.destination, w.ns.DB, w.ns.Coll)
 	from := 0
 	for attempt := 0; from < len(ops); attempt++ {
 		models, owner := w.models(ops[from:])
 		if len(models) == 0 {
 			break
 		}
-		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+		// Bypassing validation, as the copy does: the source's documents are applied as they are,
+		// whatever the destination's copy of the source's validator says of them.
+		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true).SetBypassDocumentValidation(true))
 		if err == nil {
 			break
 		}
@@ -85,18 +91,30 @@ func (w *nsWriter) apply(ctx context.Context, events []changeevent.Event) (int64
 	return refreshed, nil
 }
 
-// fetch reads the current source version of every op marked refresh, by _id in one query.
+// fetch reads the current source version of every op marked refresh, by _id in one query: a
+// majority read from a snapshot that includes the latest of those events (see package concern),
+// since a snapshot from before an update would write the document's old version back with no
+// later event to correct it.
 func (w *nsWriter) fetch(ctx context.Context, ops []op) error {
 	var ids bson.A
+	var after primitive.Timestamp
 	for _, o := range ops {
 		if o.refresh {
 			ids = append(ids, o.ev.DocumentKey.Lookup("_id"))
+			if o.ev.ClusterTime.After(after) {
+				after = o.ev.ClusterTime
+			}
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	cur, err := w.source.Database(w.ns.DB).Collection(w.ns.Coll).Find(ctx,
+	ctx, end, err := concern.ReadAfter(ctx, w.source, after)
+	if err != nil {
+		return fmt.Errorf("re-reading %d updated document(s) of %s from the source: %w", len(ids), w.ns, err)
+	}
+	defer end()
+	cur, err := concern.SourceCollection(w.source, w.ns.DB, w.ns.Coll).Find(ctx,
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 		options.Find().SetCollation(bsonorder.SimpleCollation))
 	if err != nil {

@@ -31,6 +31,16 @@ const shutdownTimeout = 5 * time.Second
 // maxBodyBytes bounds request bodies; /start's is a few hundred bytes.
 const maxBodyBytes = 1 << 20
 
+// stateChangeTimeout bounds a state-changing call (start, pause, resume, commit, reverse), which runs
+// on a context of its own rather than the client's (see detached). It leaves room for /start's
+// preflight against slow clusters, and stays under clientTimeout so that fleetsync's own client
+// always hears how the call ended.
+const stateChangeTimeout = 20 * time.Second
+
+// statusClientClosedRequest answers a read-only call whose client went away before it finished
+// (nginx's 499): the server did nothing wrong, so it is no 5xx and not logged as a failure.
+const statusClientClosedRequest = 499
+
 // StartRequest is the body of POST /api/v1/start: mongosync's parameters. Any other parameter is
 // refused by name rather than ignored.
 type StartRequest struct {
@@ -330,10 +340,7 @@ func New(svc Service, log *zap.Logger) http.Handler {
 		if err != nil {
 			return err
 		}
-		if err := svc.Start(c.Request().Context(), req); err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, map[string]bool{"success": true})
+		return change(c, "start", func(ctx context.Context) error { return svc.Start(ctx, req) })
 	})
 	for path, call := range map[string]func(context.Context) error{
 		"/pause": svc.Pause, "/resume": svc.Resume, "/commit": svc.Commit, "/reverse": svc.Reverse,
@@ -342,10 +349,7 @@ func New(svc Service, log *zap.Logger) http.Handler {
 			if err := decodeEmpty(c.Request(), path); err != nil {
 				return err
 			}
-			if err := call(c.Request().Context()); err != nil {
-				return err
-			}
-			return c.JSON(http.StatusOK, map[string]bool{"success": true})
+			return change(c, strings.TrimPrefix(path, "/"), call)
 		})
 	}
 	api.GET("/progress", func(c echo.Context) error {
@@ -369,6 +373,35 @@ func New(svc Service, log *zap.Logger) http.Handler {
 		}{true, p.Fleet})
 	})
 	return e
+}
+
+// change runs a state-changing call to its end on a detached context and answers how it ended:
+// {"success": true} when the change was made, the refusal when it was not.
+func change(c echo.Context, name string, call func(context.Context) error) error {
+	ctx, cancel := detached(c.Request())
+	defer cancel()
+	err := call(ctx)
+	var apiErr *Error
+	switch {
+	case err == nil:
+		return c.JSON(http.StatusOK, map[string]bool{"success": true})
+	case errors.As(err, &apiErr):
+		return err
+	case ctx.Err() != nil:
+		// Cut off mid-call, the change may or may not have been made; say so rather than guess.
+		return Unavailable("Timeout", "%s did not finish within %v because the clusters answered too slowly, so it may or may not have taken effect; check GET /api/v1/progress before calling it again",
+			name, stateChangeTimeout)
+	}
+	return err
+}
+
+// detached is the context a state change runs on: the request's values without its cancellation,
+// bounded by stateChangeTimeout. net/http cancels a request's context as soon as it reads EOF from
+// the client, and a client that half-closes its connection after sending (shutdown(SHUT_WR)) gives
+// that EOF while still waiting for the answer. A change cancelled between sending its update and
+// reading the reply may have been made while the answer says it failed.
+func detached(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), stateChangeTimeout)
 }
 
 // decodeStart reads /start's body strictly: a malformed body, a parameter fleetsync does not know,
@@ -442,6 +475,13 @@ func writeError(c echo.Context, err error, log *zap.Logger) {
 		status = httpErr.Code
 		body.Error = strings.ReplaceAll(http.StatusText(status), " ", "")
 		body.ErrorDescription = fmt.Sprintf("%s %s: %v", c.Request().Method, c.Request().URL.Path, httpErr.Message)
+	case errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil:
+		// net/http cancels the request's context when the client closes or half-closes its
+		// connection, and only read-only calls act on it: the call was cut short by the client, not
+		// failed. A state change runs detached, so its own failures never land here.
+		status, body.Error = statusClientClosedRequest, "ClientClosedRequest"
+		body.ErrorDescription = fmt.Sprintf("%s %s: the client closed its connection before the answer was ready (%v)", c.Request().Method, c.Request().URL.Path, err)
+		log.Debug("API call cut short by its client", zap.String("path", c.Request().URL.Path), zap.Error(err))
 	default:
 		log.Error("API call failed", zap.String("path", c.Request().URL.Path), zap.Error(err))
 	}

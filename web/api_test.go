@@ -1,9 +1,20 @@
 package web
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fleetsync/fleetsync/internal/metadata"
 )
@@ -52,4 +63,53 @@ func TestValidateRefusesInvalidCombinations(t *testing.T) {
 			t.Errorf("%s: %v, want a 400 saying %q", body, err, want)
 		}
 	}
+}
+
+// A client that half-closes its connection while /progress reads the metadata cuts the call short:
+// net/http cancels the request's context on the client's EOF. That is the client's doing, so the
+// answer is no 5xx and nothing is logged as a failure.
+func TestProgressCutShortByItsClientIsNotAServerError(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zapcore.WarnLevel)
+	srv := httptest.NewServer(New(waitsForItsClient{}, zap.New(core)))
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(conn, "GET /api/v1/progress HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", srv.Listener.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got errorBody
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != statusClientClosedRequest || got.Success || got.Error != "ClientClosedRequest" {
+		t.Errorf("progress cut short by its client: %d %+v, want %d ClientClosedRequest", resp.StatusCode, got, statusClientClosedRequest)
+	}
+	for _, e := range logs.All() {
+		t.Errorf("logged %s %q %v for a client that went away", e.Level, e.Message, e.ContextMap())
+	}
+}
+
+// waitsForItsClient answers /progress only once the request's context ends, as a metadata read
+// does when its context is cancelled; the lifecycle calls are not used.
+type waitsForItsClient struct{ Service }
+
+func (waitsForItsClient) Progress(ctx context.Context) (Progress, error) {
+	<-ctx.Done()
+	return Progress{}, fmt.Errorf("reading the sync: %w", ctx.Err())
 }

@@ -5,6 +5,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +13,13 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.uber.org/zap"
 
 	"github.com/fleetsync/fleetsync/internal/bsonorder"
+	"github.com/fleetsync/fleetsync/internal/concern"
 	"github.com/fleetsync/fleetsync/lease"
 	"github.com/fleetsync/fleetsync/partition"
 )
@@ -38,21 +41,44 @@ const batchesInFlight = 1
 // releasing its partition before it gives up and lets the lease expire instead.
 const handBackTimeout = 20 * time.Second
 
+// minWriteWindowDivisor: a batch is written only with at least TTL/5 of the partition lease's
+// validity left (2 s of a 10 s lease), the same margin the applier keeps. Renewals every TTL/3 keep
+// about 0.47 TTL left at worst, so a healthy worker never waits; one whose process was frozen wakes
+// up past its validity and writes nothing.
+const minWriteWindowDivisor = 5
+
 // Config is what a worker needs. Owner must be unique to this worker in the fleet.
 type Config struct {
-	Source, Destination *mongo.Client
-	Partitions          *partition.Store
-	Owner               string
-	LeaseTTL            time.Duration
-	BatchDocs           int
-	BatchBytes          int
-	Log                 *zap.Logger
+	Source *mongo.Client
+	// Destination receives the copied documents. Give it the driver's operation timeout
+	// (mongoconn.Options.OperationTimeout) so that each batch's lease deadline reaches the server
+	// as maxTimeMS; any client works, but without it the bound stays on the client.
+	Destination *mongo.Client
+	Partitions  *partition.Store
+	Owner       string
+	LeaseTTL    time.Duration
+	BatchDocs   int
+	BatchBytes  int
+	// ReadAfter returns the sync's startAtOperationTime, asked once per partition (the sync may
+	// start after the worker is made): source reads wait for a majority snapshot that includes it.
+	// Nil or zero: majority reads without a time.
+	ReadAfter func() primitive.Timestamp
+	Log       *zap.Logger
 }
 
 // Worker copies one partition at a time.
 type Worker struct {
 	cfg Config
+
+	// beforeWrite runs before each batch's lease check (tests only: it stands for the moment a
+	// frozen process wakes up, with its batch in hand).
+	beforeWrite func()
 }
+
+// ErrNoLeaseTime says a batch was not written because the partition lease's validity, as this
+// node last renewed it, had too little time left: the worker may have been frozen past it, and
+// another worker may hold the partition by now.
+var ErrNoLeaseTime = fmt.Errorf("%w: too little of the partition lease's validity was left to write a batch", lease.ErrLost)
 
 // New returns a worker with cfg, defaults filled in.
 func New(cfg Config) *Worker {
@@ -101,7 +127,7 @@ func (w *Worker) CopyOne(ctx context.Context, stop <-chan struct{}) (Result, err
 
 	kept := lease.Keep(ctx, w.cfg.Partitions.Leases(), claim.Lease)
 	defer kept.Stop()
-	res, err := w.copy(kept.Context(), stop, claim)
+	res, err := w.copy(kept, stop, claim)
 	switch res {
 	case Copied:
 		err = w.cfg.Partitions.Complete(kept.Context(), claim)
@@ -135,22 +161,32 @@ type batch struct {
 	last  bson.RawValue
 }
 
-// copy streams the claimed range. ctx is the lease's context: cancelled when the lease is lost.
-func (w *Worker) copy(ctx context.Context, stop <-chan struct{}, claim *partition.Claim) (Result, error) {
+// copy streams the claimed range while kept holds its lease.
+func (w *Worker) copy(kept *lease.Kept, stop <-chan struct{}, claim *partition.Claim) (Result, error) {
+	ctx := kept.Context() // cancelled when the lease is lost
 	p := claim.Partition
 	db, coll, ok := strings.Cut(p.NS, ".")
 	if !ok {
 		return Failed, fmt.Errorf("partition %s has a malformed namespace %q", p.ID, p.NS)
 	}
-	src := w.cfg.Source.Database(db).Collection(coll)
-	dst := w.cfg.Destination.Database(db).Collection(coll)
+	src := concern.SourceCollection(w.cfg.Source, db, coll)
+	dst := concern.DestinationCollection(w.cfg.Destination, db, coll)
 
+	var after primitive.Timestamp
+	if w.cfg.ReadAfter != nil {
+		after = w.cfg.ReadAfter()
+	}
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
+	readCtx, endSession, err := concern.ReadAfter(readCtx, w.cfg.Source, after)
+	if err != nil {
+		return Failed, err
+	}
 	batches := make(chan batch, batchesInFlight)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
+		defer endSession()
 		readErr <- w.read(readCtx, src, p, batches)
 	}()
 
@@ -166,7 +202,10 @@ func (w *Worker) copy(ctx context.Context, stop <-chan struct{}, claim *partitio
 			default:
 			}
 			if more {
-				if err := w.write(ctx, dst, claim, b); err != nil {
+				if err := w.fencedWrite(kept, dst, claim, b); err != nil {
+					if errors.Is(err, lease.ErrLost) {
+						return Lost, err
+					}
 					return Failed, err
 				}
 			}
@@ -179,13 +218,35 @@ func (w *Worker) copy(ctx context.Context, stop <-chan struct{}, claim *partitio
 			}
 			return Copied, nil
 		}
-		if err := w.write(ctx, dst, claim, b); err != nil {
+		if err := w.fencedWrite(kept, dst, claim, b); err != nil {
 			if errors.Is(err, lease.ErrLost) {
 				return Lost, err
 			}
 			return Failed, err
 		}
 	}
+}
+
+// fencedWrite writes b and its checkpoint only while the partition lease is still valid for at
+// least TTL/minWriteWindowDivisor, under that validity as their deadline (which the destination
+// client sends as maxTimeMS). Data writes cannot carry the lease's fence, so this is what stops a
+// worker that was frozen (SIGSTOP, a long GC pause) with a batch in hand: it wakes up with its own
+// monotonic clock past the validity, before its lease keeper has had a chance to notice, and
+// without this check would insert the batch after another worker took the partition over, after
+// the apply phase began and after a delete of one of its documents was applied, bringing the
+// document back for good.
+func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *partition.Claim, b batch) error {
+	if w.beforeWrite != nil {
+		w.beforeWrite()
+	}
+	until := kept.ValidUntil()
+	if left := time.Until(until); left < claim.Lease.TTL/minWriteWindowDivisor {
+		return fmt.Errorf("%w (%s left of its %s TTL, with %d documents of %s in hand); they are copied again by the next holder",
+			ErrNoLeaseTime, left.Round(time.Millisecond), claim.Lease.TTL, len(b.docs), claim.Partition.NS)
+	}
+	ctx, cancel := context.WithDeadline(kept.Context(), until)
+	defer cancel()
+	return w.write(ctx, dst, claim, b)
 }
 
 // read sends the range's documents after the checkpoint, in batches, until the end or ctx is done.
@@ -228,41 +289,85 @@ func (w *Worker) read(ctx context.Context, src *mongo.Collection, p partition.Pa
 	return nil
 }
 
-// write inserts b and checkpoints it. Documents already on the destination (an earlier holder wrote
-// them after its last checkpoint) count as copied: the change events applied after the copy bring
-// every document up to date whatever version of it the copy wrote.
+// write inserts b and checkpoints it. Inserts bypass document validation, as mongosync's do: the
+// destination collection carries the source's validator, and documents the source kept from before
+// a validator was added (or added with validationAction "warn") must be copied as they are, not
+// refused on every attempt.
+//
+// A document refused as a duplicate of its _id is already on the destination: written by an
+// earlier holder of the partition after its last checkpoint (a takeover replays a batch), or there
+// before the sync (preExistingDestinationData). Either way the source's version must win, so the
+// duplicates are read back in one $in query and the ones whose bytes differ are replaced.
 func (w *Worker) write(ctx context.Context, dst *mongo.Collection, claim *partition.Claim, b batch) error {
-	_, err := dst.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false))
+	_, err := dst.InsertMany(ctx, b.docs, options.InsertMany().SetOrdered(false).SetBypassDocumentValidation(true))
 	if err != nil {
 		dups, ok := duplicates(err)
 		if !ok {
 			return fmt.Errorf("writing %d documents of %s to the destination: %w", len(b.docs), claim.Partition.NS, err)
 		}
-		if err := w.alreadyThere(ctx, dst, b, dups); err != nil {
+		if err := w.reconcile(ctx, dst, b, dups); err != nil {
 			return fmt.Errorf("writing %d documents of %s to the destination: %w", len(b.docs), claim.Partition.NS, err)
 		}
 	}
 	return w.cfg.Partitions.Checkpoint(ctx, claim, b.last, int64(len(b.docs)), b.bytes)
 }
 
-// alreadyThere checks that the documents refused as duplicates are on the destination by _id. A
-// duplicate on another unique index (a destination that had data or indexes of its own) means the
-// document is NOT there, and must fail the batch rather than be counted as copied.
-func (w *Worker) alreadyThere(ctx context.Context, dst *mongo.Collection, b batch, positions []int) error {
+// reconcile makes the documents of b at positions, refused as duplicates, equal to the source's
+// version on the destination. A duplicate on another unique index (a destination that had data or
+// indexes of its own) means the document is NOT there under its _id: that fails the batch rather
+// than counting the document as copied.
+func (w *Worker) reconcile(ctx context.Context, dst *mongo.Collection, b batch, positions []int) error {
 	ids := make(bson.A, len(positions))
+	want := make(map[string]bson.Raw, len(positions))
 	for i, pos := range positions {
-		ids[i] = b.docs[pos].(bson.Raw).Lookup("_id")
+		doc := b.docs[pos].(bson.Raw)
+		id := doc.Lookup("_id")
+		ids[i] = id
+		want[idKey(id)] = doc
 	}
-	n, err := dst.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Count().SetCollation(bsonorder.SimpleCollation))
+	cur, err := dst.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetCollation(bsonorder.SimpleCollation))
 	if err != nil {
-		return fmt.Errorf("checking %d documents refused as duplicates: %w", len(ids), err)
+		return fmt.Errorf("reading back %d documents refused as duplicates: %w", len(ids), err)
 	}
-	if n != int64(len(ids)) {
+	defer cur.Close(context.Background())
+	found := 0
+	var replace []mongo.WriteModel
+	for cur.Next(ctx) {
+		have := cur.Current
+		found++
+		doc, ok := want[idKey(have.Lookup("_id"))]
+		if !ok {
+			// Equal to one of ours as a value but not as a type (int64(5) for int32(5)): the
+			// server treats them as one _id, and a replace cannot change its type.
+			return fmt.Errorf("the destination already has a document with _id %s of another BSON type than the source's; "+
+				"remove it from the destination, or sync into an empty namespace", have.Lookup("_id"))
+		}
+		if !bytes.Equal(have, doc) {
+			replace = append(replace, mongo.NewReplaceOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: doc.Lookup("_id")}}).SetReplacement(doc))
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("reading back %d documents refused as duplicates: %w", len(ids), err)
+	}
+	if found != len(ids) {
 		return fmt.Errorf("%d of %d documents were refused as duplicates of other documents on a unique index of the destination; "+
-			"the destination must not hold data or unique indexes of its own in the namespaces being synced", int64(len(ids))-n, len(ids))
+			"the destination must not hold unique indexes of its own that the source's documents violate", len(ids)-found, len(ids))
+	}
+	if len(replace) == 0 {
+		return nil
+	}
+	if _, err := dst.BulkWrite(ctx, replace, options.BulkWrite().SetOrdered(false).SetBypassDocumentValidation(true)); err != nil {
+		return fmt.Errorf("replacing %d documents that differ from the source's: %w", len(replace), err)
 	}
 	return nil
+}
+
+// idKey identifies an _id value by its type and bytes: the form in which the server returns the
+// _id it was given.
+func idKey(v bson.RawValue) string {
+	return string(rune(v.Type)) + string(v.Value)
 }
 
 // duplicateKey is the server's error code for a duplicate key.

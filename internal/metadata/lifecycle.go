@@ -24,6 +24,10 @@ type Options struct {
 	// Verification runs the verifier at commit, before canWrite.
 	Verification               bool `bson:"verification"`
 	PreExistingDestinationData bool `bson:"preExistingDestinationData"`
+	// PreflightWarnings are the checks /start could not make (privileges on a server without access
+	// control, say), for /progress to show for the life of the sync. They live here rather than in
+	// Sync.Warnings, which the catalog step replaces with its own.
+	PreflightWarnings []string `bson:"preflightWarnings,omitempty"`
 }
 
 // Values of Options.BuildIndexes, mongosync's names.

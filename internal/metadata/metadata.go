@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/mongo/writeconcern"
 
 	"github.com/fleetsync/fleetsync/lease"
 )
@@ -105,8 +106,14 @@ type DB struct {
 }
 
 // Open returns the metadata database name on client for sync syncID. It does no I/O.
+//
+// Every write to it (leases, checkpoints, state changes, partitions) uses majority write concern:
+// a lease or checkpoint acknowledged by a primary alone could be rolled back by a failover, and a
+// new primary would then hand a lease to two holders, or let a checkpoint claim data that the
+// rollback removed. Reads stay local (the primary's view): a reader acts only through fenced,
+// majority-acknowledged writes, which a rolled-back read cannot get past.
 func Open(client *mongo.Client, name, syncID string) *DB {
-	return &DB{SyncID: syncID, db: client.Database(name)}
+	return &DB{SyncID: syncID, db: client.Database(name, options.Database().SetWriteConcern(writeconcern.Majority()))}
 }
 
 // Name is the metadata database's name.

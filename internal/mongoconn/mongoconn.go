@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -27,9 +28,32 @@ const appName = "fleetsync"
 // reported here rather than at the first real operation. label names the cluster in error messages
 // ("cluster0", "source", ...). The returned error never contains the password.
 func Connect(ctx context.Context, label, uri string, serverSelectionTimeout time.Duration) (*mongo.Client, error) {
+	return ConnectWith(ctx, label, uri, Options{ServerSelectionTimeout: serverSelectionTimeout})
+}
+
+// Options are a connection's settings beyond its URI.
+type Options struct {
+	// ServerSelectionTimeout bounds the wait for an unreachable server; 0: DefaultServerSelectionTimeout.
+	ServerSelectionTimeout time.Duration
+	// OperationTimeout, when set, turns on the driver's client-side operation timeout for every
+	// operation of the client: an operation is bounded by its context's deadline (or by this
+	// timeout when its context has none), and the driver sends what is left of that bound to the
+	// server as maxTimeMS, so that the server too stops a write its sender has given up on. Without
+	// it (driver 1.17) a context deadline stays on the client: a write queued on the server runs
+	// whenever the server gets to it. It also caps every other operation, so it is for clients that
+	// only send bounded data writes (see FencedWrites), never for index builds, cursors or
+	// change streams.
+	OperationTimeout time.Duration
+	// Monitor sees every command the client sends and its outcome (wire-level tests).
+	Monitor *event.CommandMonitor
+}
+
+// ConnectWith connects like Connect, with o's settings.
+func ConnectWith(ctx context.Context, label, uri string, o Options) (*mongo.Client, error) {
 	if _, err := Parse(label, uri); err != nil {
 		return nil, err
 	}
+	serverSelectionTimeout := o.ServerSelectionTimeout
 	if serverSelectionTimeout <= 0 {
 		serverSelectionTimeout = DefaultServerSelectionTimeout
 	}
@@ -37,6 +61,12 @@ func Connect(ctx context.Context, label, uri string, serverSelectionTimeout time
 		SetAppName(appName).
 		SetServerSelectionTimeout(serverSelectionTimeout).
 		SetConnectTimeout(serverSelectionTimeout)
+	if o.OperationTimeout > 0 {
+		opts.SetTimeout(o.OperationTimeout)
+	}
+	if o.Monitor != nil {
+		opts.SetMonitor(o.Monitor)
+	}
 	client, err := mongo.Connect(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot connect to %s: %s", label, Redact(uri), redactErr(err, uri))

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -372,3 +375,89 @@ func TestInitializingNodeAnswersProgressOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestHalfClosedClientGetsTheTruthfulAnswer sends a lifecycle call the way some clients do: the
+// whole request, then shutdown(SHUT_WR) on the connection, then it waits for the answer. net/http
+// reads that EOF and cancels the request's context, so a call acting on it would fail part way with
+// a 500 while its change might still have been made. The client must get what really happened.
+func TestHalfClosedClientGetsTheTruthfulAnswer(t *testing.T) {
+	t.Parallel()
+	running := setupFor(t, "RUNNING copying")
+
+	t.Run("a legal pause pauses and says so", func(t *testing.T) {
+		t.Parallel()
+		r := newAPIRig(t, true)
+		running(t, r)
+		code, raw := r.halfClosedCall(t, http.MethodPost, "/api/v1/pause", "{ }")
+		if code != http.StatusOK || raw != `{"success":true}`+"\n" {
+			t.Errorf("pause from a half-closed client: %d %s, want 200 {\"success\":true}", code, raw)
+		}
+		if s, err := r.n.meta.Sync(context.Background()); err != nil || s.State != metadata.StatePaused {
+			t.Errorf("after the pause the stored state is %s (%v), want %s", s.State, err, metadata.StatePaused)
+		}
+	})
+
+	t.Run("an illegal resume is refused and changes nothing", func(t *testing.T) {
+		t.Parallel()
+		r := newAPIRig(t, true)
+		running(t, r)
+		before := r.snapshot(t)
+		code, raw := r.halfClosedCall(t, http.MethodPost, "/api/v1/resume", "{ }")
+		var got reply
+		if err := json.Unmarshal([]byte(raw), &got); err != nil || code != http.StatusConflict || got.Success ||
+			got.Error != "InvalidStateTransition" || !strings.Contains(got.ErrorDescription, "is "+metadata.StateRunning) {
+			t.Errorf("resume while RUNNING from a half-closed client: %d %s, want 409 InvalidStateTransition naming RUNNING", code, raw)
+		}
+		if after := r.snapshot(t); !bytes.Equal(before, after) {
+			t.Errorf("a refused resume changed the sync:\n before %s\n after  %s", before, after)
+		}
+	})
+}
+
+// setupFor is the setup of the named entry of states.
+func setupFor(t *testing.T, name string) func(t *testing.T, r *apiRig) {
+	t.Helper()
+	for _, st := range states {
+		if st.name == name {
+			return st.setup
+		}
+	}
+	t.Fatalf("no state %q in states", name)
+	return nil
+}
+
+// halfClosedCall writes one HTTP/1.1 request on a fresh TCP connection, half-closes it
+// (shutdown(SHUT_WR), as the client in issue 11 does), and reads the answer.
+func (r *apiRig) halfClosedCall(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", r.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(halfClosedCallTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		method, path, r.srv.Listener.Addr(), len(body), body)
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %s from a half-closed client: no answer: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(raw)
+}
+
+// halfClosedCallTimeout bounds a half-closed call, so that a server that never answers fails the
+// test instead of hanging it.
+const halfClosedCallTimeout = 30 * time.Second

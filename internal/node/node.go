@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.uber.org/zap"
 
@@ -69,6 +71,8 @@ type Config struct {
 	ChangeSource           string // applier.ModeAuto (default), ModeChangeStream or ModeOplog
 	ApplyLanes             int    // parallel write lanes of the applier; 0: applier.DefaultLanes
 	ServerSelectionTimeout time.Duration
+	// Monitor sees every command the node's clients send (wire-level tests); nil: none.
+	Monitor *event.CommandMonitor
 	// Sandbox accepts fleetsync's sandbox test servers, which are standalone (--sandbox; see
 	// preflight.CheckTopology). Never for real clusters.
 	Sandbox bool
@@ -145,16 +149,34 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		defer stopAPI()
 	}
 
-	source, err := connectWithRetry(ctx, "cluster0", cfg.Cluster0, cfg.ServerSelectionTimeout, log)
+	// Two clients per cluster: one for everything, and one for the data writes of copy workers and
+	// the applier, with the driver's operation timeout on, so that the lease deadline each such
+	// write runs under reaches the server as maxTimeMS. The timeout must not touch the rest (index
+	// builds, cursors, change streams), hence the separate client. The lease TTL is its ceiling;
+	// every data write carries a shorter deadline of its own.
+	plain := mongoconn.Options{ServerSelectionTimeout: cfg.ServerSelectionTimeout, Monitor: cfg.Monitor}
+	fenced := plain
+	fenced.OperationTimeout = cfg.LeaseTTL
+	source, err := connectWithRetry(ctx, "cluster0", cfg.Cluster0, plain, log)
 	if err != nil {
 		return err
 	}
 	defer source.Disconnect(context.Background())
-	destination, err := connectWithRetry(ctx, "cluster1", cfg.Cluster1, cfg.ServerSelectionTimeout, log)
+	destination, err := connectWithRetry(ctx, "cluster1", cfg.Cluster1, plain, log)
 	if err != nil {
 		return err
 	}
 	defer destination.Disconnect(context.Background())
+	sourceWrites, err := connectWithRetry(ctx, "cluster0", cfg.Cluster0, fenced, log)
+	if err != nil {
+		return err
+	}
+	defer sourceWrites.Disconnect(context.Background())
+	destinationWrites, err := connectWithRetry(ctx, "cluster1", cfg.Cluster1, fenced, log)
+	if err != nil {
+		return err
+	}
+	defer destinationWrites.Disconnect(context.Background())
 
 	meta := metadata.Open(destination, cfg.MetadataDB, cfg.SyncID)
 	sync0, err := meta.Register(ctx, srcID, dstID)
@@ -176,6 +198,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	}
 	n := &node{
 		cfg: cfg, log: log, source: source, destination: destination, meta: meta,
+		sourceWrites: sourceWrites, destinationWrites: destinationWrites,
 		partitions: partition.NewStore(meta.Collection(metadata.CollPartitions), cfg.SyncID),
 		// A fresh incarnation per process: a restarted node with the same name is a new lease holder,
 		// so taking over its own old partitions bumps their epochs like any other takeover.
@@ -197,11 +220,13 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); n.watchState(runCtx) }()
 
-	coordCtx, stopCoordinating := context.WithCancel(runCtx)
+	// stopRoles asks the coordinator and the applier to stop at a step boundary and hand their
+	// leases back; runCtx is cancelled only after that, or after stopTimeout.
+	stopRoles := make(chan struct{})
 	coordDone := make(chan struct{})
-	go func() { defer close(coordDone); n.coordinate(coordCtx) }()
+	go func() { defer close(coordDone); n.coordinate(runCtx, stopRoles) }()
 	applyDone := make(chan struct{})
-	go func() { defer close(applyDone); n.apply(coordCtx) }()
+	go func() { defer close(applyDone); n.apply(runCtx, stopRoles) }()
 
 	stopWorkers := make(chan struct{})
 	var workers sync.WaitGroup
@@ -226,8 +251,11 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	}
 
 	// Graceful stop, in dependency order: coordinator and applier first (the applier at a batch
-	// boundary), then workers at a batch boundary, then the node's presence.
-	stopCoordinating()
+	// boundary), then workers at a batch boundary, then the node's presence. Each role releases its
+	// lease only once its last write has returned; one that does not stop in time is cancelled and
+	// keeps its lease, which then expires after any write it had in flight was bounded by its
+	// deadline (maxTimeMS).
+	close(stopRoles)
 	close(stopWorkers)
 	stopped := make(chan struct{})
 	go func() { workers.Wait(); <-coordDone; <-applyDone; close(stopped) }()
@@ -292,10 +320,10 @@ func (n *node) isSelf(e *membership.NameInUseError) bool {
 
 // connectWithRetry connects to uri, retrying with backoff while the cluster cannot be reached, one log
 // line per failure.
-func connectWithRetry(ctx context.Context, label, uri string, timeout time.Duration, log *zap.Logger) (*mongo.Client, error) {
+func connectWithRetry(ctx context.Context, label, uri string, opts mongoconn.Options, log *zap.Logger) (*mongo.Client, error) {
 	wait := retryInitial
 	for {
-		client, err := mongoconn.Connect(ctx, label, uri, timeout)
+		client, err := mongoconn.ConnectWith(ctx, label, uri, opts)
 		if err == nil {
 			return client, nil
 		}
@@ -316,11 +344,14 @@ type node struct {
 	cfg                 Config
 	log                 *zap.Logger
 	source, destination *mongo.Client
-	meta                *metadata.DB
-	partitions          *partition.Store
-	members             atomic.Pointer[membership.Membership]
-	owner               string
-	srcID, dstID        metadata.Identity
+	// sourceWrites and destinationWrites bound every operation on the server (maxTimeMS): for the
+	// data writes of copy workers and the applier only.
+	sourceWrites, destinationWrites *mongo.Client
+	meta                            *metadata.DB
+	partitions                      *partition.Store
+	members                         atomic.Pointer[membership.Membership]
+	owner                           string
+	srcID, dstID                    metadata.Identity
 
 	sync atomic.Pointer[metadata.Sync] // the sync document, as last read
 
@@ -355,9 +386,21 @@ func (n *node) watchState(ctx context.Context) {
 	}
 }
 
-// coordinate competes for the coordinator lease and coordinates while it holds it.
-func (n *node) coordinate(ctx context.Context) {
-	n.serveLease(ctx, n.meta.Syncs(), "coordinator", func(ctx context.Context, kept *lease.Kept) error {
+// coordinate competes for the coordinator lease and coordinates while it holds it, until ctx ends
+// or stop is closed.
+func (n *node) coordinate(ctx context.Context, stop <-chan struct{}) {
+	n.serveLease(ctx, stop, n.meta.Syncs(), "coordinator", func(ctx context.Context, kept *lease.Kept) error {
+		// The coordinator's steps are fenced metadata writes and DDL that a successor redoes from
+		// the start, so a stop may cut one short.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		return coordinator.Run(ctx, coordinator.Config{
 			Source: n.source, Destination: n.destination, Meta: n.meta, Partitions: n.partitions, Lease: kept.Lease(),
 			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, PartitionTargetBytes: n.cfg.PartitionTargetBytes,
@@ -378,26 +421,28 @@ func copying(s *metadata.Sync) bool {
 }
 
 // apply competes for the applier lease once the sync reaches its apply phase, and applies change
-// events while it holds it and the sync is applying; a pause stops it at a batch boundary.
-func (n *node) apply(ctx context.Context) {
-	n.serveLease(ctx, n.meta.Collection(metadata.CollCheckpoints), "applier", func(ctx context.Context, kept *lease.Kept) error {
-		for ctx.Err() == nil {
+// events while it holds it and the sync is applying. A pause, and stop (the node stopping), end it
+// at a batch boundary; only cancelling ctx cuts a batch short.
+func (n *node) apply(ctx context.Context, stop <-chan struct{}) {
+	n.serveLease(ctx, stop, n.meta.Collection(metadata.CollCheckpoints), "applier", func(ctx context.Context, kept *lease.Kept) error {
+		for ctx.Err() == nil && !closed(stop) {
 			// Holding the lease before the phase needs it costs nothing and lets the phase start
 			// at once; but the applier only runs in its phase.
 			s, changed := n.state()
 			if !applying(s) {
 				select {
 				case <-ctx.Done():
+				case <-stop:
 				case <-changed:
 				}
 				continue
 			}
 			done := make(chan struct{})
-			source, destination := n.clusters(s)
+			c := n.clusters(s)
 			err := applier.Run(ctx, applier.Config{
-				Source: source, Destination: destination, Meta: n.meta,
+				Source: c.source, Destination: c.destination, Writes: c.destinationWrites, Meta: n.meta,
 				Filter: s.Options.Filter(n.cfg.MetadataDB), Mode: n.cfg.ChangeSource,
-				Lanes: n.cfg.ApplyLanes, Stop: n.whileSync(applying, nil, done), Log: n.log.Named("applier"),
+				Lanes: n.cfg.ApplyLanes, Stop: n.whileSync(applying, stop, done), Log: n.log.Named("applier"),
 			}, kept)
 			close(done)
 			if err != nil {
@@ -406,6 +451,16 @@ func (n *node) apply(ctx context.Context) {
 		}
 		return nil
 	})
+}
+
+// closed reports whether ch is closed (a nil ch never is).
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // whileSync returns a channel closed once the sync no longer satisfies cond (a pause, say), or when
@@ -431,33 +486,48 @@ func (n *node) whileSync(cond func(*metadata.Sync) bool, stop, done <-chan struc
 	return out
 }
 
-// clusters returns the sync's source and destination: cluster0 and cluster1, swapped once the sync
-// was reversed.
-func (n *node) clusters(s *metadata.Sync) (source, destination *mongo.Client) {
-	if s.Reversed {
-		return n.destination, n.source
-	}
-	return n.source, n.destination
+// syncClusters are a sync's clusters in its current direction.
+type syncClusters struct {
+	source, destination *mongo.Client
+	destinationWrites   *mongo.Client // the destination's client for data writes (see node)
 }
 
+// clusters returns the sync's source and destination: cluster0 and cluster1, swapped once the sync
+// was reversed.
+func (n *node) clusters(s *metadata.Sync) syncClusters {
+	if s.Reversed {
+		return syncClusters{source: n.destination, destination: n.source, destinationWrites: n.sourceWrites}
+	}
+	return syncClusters{source: n.source, destination: n.destination, destinationWrites: n.destinationWrites}
+}
+
+// releaseTimeout bounds the release of a lease on the way out; a release that does not land in
+// time only means the next holder waits for the TTL.
+const releaseTimeout = 5 * time.Second
+
 // serveLease competes for the fleet-wide lease named after the sync in coll, and runs work under it
-// (kept alive by a Keeper) while it holds it, until ctx ends; then it releases the lease, so another
-// node takes over at once rather than after the TTL. role names the lease in the log.
-func (n *node) serveLease(ctx context.Context, coll *mongo.Collection, role string, work func(context.Context, *lease.Kept) error) {
+// (kept alive by a Keeper) while it holds it, until ctx ends or stop is closed. role names the lease
+// in the log.
+//
+// work must return soon after stop is closed, having finished (or abandoned before sending) its
+// writes: the lease is then released at once, so another node takes over without waiting for the
+// TTL. When ctx ends instead, work was cut short and may have writes still running on a server,
+// so the lease is left to expire: by then the deadline those writes carry has passed.
+func (n *node) serveLease(ctx context.Context, stop <-chan struct{}, coll *mongo.Collection, role string, work func(context.Context, *lease.Kept) error) {
 	store := lease.NewStore(coll)
 	owner := n.owner + "/" + role
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !closed(stop) {
 		l, err := store.Acquire(ctx, n.cfg.SyncID, owner, n.cfg.LeaseTTL)
 		var held *lease.HeldError
 		switch {
 		case errors.As(err, &held):
-			sleep(ctx, n.cfg.LeaseTTL/3)
+			sleepOrStop(ctx, stop, n.cfg.LeaseTTL/3)
 			continue
 		case err != nil:
 			if ctx.Err() == nil {
 				n.log.Warn("cannot acquire the "+role+" lease", zap.Error(err))
 			}
-			sleep(ctx, n.cfg.LeaseTTL/3)
+			sleepOrStop(ctx, stop, n.cfg.LeaseTTL/3)
 			continue
 		}
 		n.log.Info("this node is the "+role, zap.Int64("epoch", l.Epoch))
@@ -465,10 +535,16 @@ func (n *node) serveLease(ctx context.Context, coll *mongo.Collection, role stri
 		err = work(kept.Context(), kept)
 		lost := kept.Err()
 		kept.Stop()
-		if ctx.Err() != nil {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		switch {
+		case ctx.Err() != nil:
+			n.log.Warn("stopped while the "+role+" may have had writes in flight; its lease is left to expire", zap.Error(err))
+			return
+		case closed(stop) && lost == nil:
+			rctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 			if err := store.Release(rctx, l); err != nil {
 				n.log.Warn("releasing the "+role+" lease", zap.Error(err))
+			} else {
+				n.log.Info("released the "+role+" lease", zap.Int64("epoch", l.Epoch))
 			}
 			cancel()
 			return
@@ -480,9 +556,10 @@ func (n *node) serveLease(ctx context.Context, coll *mongo.Collection, role stri
 // work runs one copy worker: it copies partitions while the sync is in its copy phase.
 func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
 	w := worker.New(worker.Config{
-		Source: n.source, Destination: n.destination, Partitions: n.partitions,
+		Source: n.source, Destination: n.destinationWrites, Partitions: n.partitions,
 		Owner: n.owner + "/w" + strconv.Itoa(i), LeaseTTL: n.cfg.LeaseTTL, BatchDocs: n.cfg.BatchDocs,
-		Log: n.log.Named("worker").With(zap.Int("worker", i)),
+		ReadAfter: func() primitive.Timestamp { return n.sync.Load().StartAtOperationTime },
+		Log:       n.log.Named("worker").With(zap.Int("worker", i)),
 	})
 	for {
 		select {
@@ -514,12 +591,12 @@ func (n *node) work(ctx context.Context, i int, stop <-chan struct{}) {
 			if err != nil {
 				n.log.Warn("cannot claim a partition", zap.Error(err))
 			}
-			sleepOrStop(stop, idleWorkerWait)
+			sleepOrStop(ctx, stop, idleWorkerWait)
 		case worker.HandedBack:
 			return
 		case worker.Failed, worker.Lost:
 			// Logged by the worker; the partition is retried (here or elsewhere) from its checkpoint.
-			sleepOrStop(stop, idleWorkerWait)
+			sleepOrStop(ctx, stop, idleWorkerWait)
 		}
 	}
 }
@@ -531,8 +608,10 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func sleepOrStop(stop <-chan struct{}, d time.Duration) {
+// sleepOrStop waits d, or less when ctx ends or stop is closed.
+func sleepOrStop(ctx context.Context, stop <-chan struct{}, d time.Duration) {
 	select {
+	case <-ctx.Done():
 	case <-stop:
 	case <-time.After(d):
 	}

@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
+
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/internal/clusterclock"
@@ -60,6 +63,30 @@ func (n *node) preflight(ctx context.Context, req web.StartRequest) (metadata.Op
 		}
 	}
 
+	// Privileges, once write blocking is decided: it decides what each cluster's user needs.
+	need0, need1 := preflight.Plan{
+		Include:          opts.Include,
+		BlockDestination: opts.WriteBlocking == metadata.WriteBlockingDestinationOnly || opts.BlocksSource(),
+		BlockSource:      opts.BlocksSource(),
+		Reversible:       opts.Reversible,
+	}.Needs()
+	for _, c := range []struct {
+		label  string
+		client *mongo.Client
+		needs  []preflight.Need
+	}{{"cluster0", n.source, need0}, {"cluster1", n.destination, need1}} {
+		warning, err := preflight.CheckClusterPrivileges(ctx, c.label, c.client, c.needs)
+		var missing *preflight.MissingPrivilegesError
+		switch {
+		case errors.As(err, &missing):
+			return opts, web.BadRequest("InsufficientPermissions", "%v", err)
+		case err != nil:
+			return opts, web.Unavailable("ClusterUnavailable", "%v", err)
+		case warning != "":
+			opts.PreflightWarnings = append(opts.PreflightWarnings, warning)
+		}
+	}
+
 	// Change events: without a start time, or without events, nothing after the copy could be applied.
 	if _, err := clusterclock.Now(ctx, n.source); err != nil {
 		return opts, web.BadRequest("InvalidSource", "%v", err)
@@ -91,6 +118,10 @@ func (n *node) preflight(ctx context.Context, req web.StartRequest) (metadata.Op
 		if err := preflight.CheckOplogWindow(window, total); err != nil {
 			return opts, web.BadRequest("OplogWindowTooSmall", "%v", err)
 		}
+	}
+	// Said once here, where the start is decided; /progress repeats them from the sync's options.
+	for _, w := range opts.PreflightWarnings {
+		n.log.Warn("preflight: " + w)
 	}
 	return opts, nil
 }

@@ -145,7 +145,7 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 	if err != nil {
 		return web.Progress{}, err
 	}
-	source, _ := n.clusters(&s)
+	source := n.clusters(&s).source
 	p := web.Progress{
 		State: s.State,
 		Info:  stateInfo(&s),
@@ -161,7 +161,7 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 		Source:      web.Ping{PingLatencyMs: pingMs(ctx, n.source)},
 		Destination: web.Ping{PingLatencyMs: pingMs(ctx, n.destination)},
 		MongosyncID: n.cfg.Name,
-		Warnings:    append([]string{}, s.Warnings...),
+		Warnings:    append(append([]string{}, s.Options.PreflightWarnings...), s.Warnings...),
 		Fleet: web.Fleet{
 			SyncID: n.cfg.SyncID, Phase: s.Phase, Node: n.cfg.Name,
 			Partitions:      web.PartitionCount{Total: sum.Total, Done: sum.Done, Active: sum.Active, Failed: sum.Failed},

@@ -107,6 +107,27 @@ public final class SandboxLauncher {
             return new SerializedOplog(this, super.createOplog());
         }
 
+        // Workaround mongoJavaServerHasNoSessions: mongo-java-server answers isMaster/hello without
+        // logicalSessionTimeoutMinutes, so drivers treat it as a server without sessions: they refuse
+        // an explicit session ("current topology does not support sessions") and never send a
+        // readConcern's afterClusterTime. Every MongoDB fleetsync syncs (replica sets and mongos, 4.4+)
+        // has sessions, and fleetsync's source reads are causally consistent sessions advanced to the
+        // sync's start time. The server ignores the lsid that drivers then attach to commands, and
+        // accepts (without enforcing) afterClusterTime, which is all a test of the commands sent
+        // needs; sessions are never more than that here (no transactions, no retryable writes on a
+        // standalone).
+        @Override
+        public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
+            Document reply = super.handleCommand(channel, databaseName, command, query);
+            if (reply != null && (command.equalsIgnoreCase("isMaster") || command.equalsIgnoreCase("hello"))) {
+                reply.put("logicalSessionTimeoutMinutes", SESSION_TIMEOUT_MINUTES);
+            }
+            return reply;
+        }
+
+        // MongoDB's default localLogicalSessionTimeoutMinutes.
+        private static final int SESSION_TIMEOUT_MINUTES = 30;
+
         // Workarounds mongoJavaServerKeepsFieldOrderOnReplace (see ReplaceAsGivenCollection) and
         // mongoJavaServerDropsIndexAcrossCollections (see SandboxDatabase).
         @Override
