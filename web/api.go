@@ -353,7 +353,11 @@ func New(svc Service, log *zap.Logger) http.Handler {
 		})
 	}
 	api.GET("/progress", func(c echo.Context) error {
-		p, err := svc.Progress(c.Request().Context())
+		// Detached like a change, so that a client that half-closes after its request (nc -N,
+		// some proxies) still gets the progress.
+		ctx, cancel := detached(c.Request())
+		defer cancel()
+		p, err := svc.Progress(ctx)
 		if err != nil {
 			return err
 		}
@@ -363,7 +367,9 @@ func New(svc Service, log *zap.Logger) http.Handler {
 		}{true, p})
 	})
 	api.GET("/fleet", func(c echo.Context) error {
-		p, err := svc.Progress(c.Request().Context())
+		ctx, cancel := detached(c.Request())
+		defer cancel()
+		p, err := svc.Progress(ctx)
 		if err != nil {
 			return err
 		}
@@ -395,7 +401,7 @@ func change(c echo.Context, name string, call func(context.Context) error) error
 	return err
 }
 
-// detached is the context a state change runs on: the request's values without its cancellation,
+// detached is the context a call runs on: the request's values without its cancellation,
 // bounded by stateChangeTimeout. net/http cancels a request's context as soon as it reads EOF from
 // the client, and a client that half-closes its connection after sending (shutdown(SHUT_WR)) gives
 // that EOF while still waiting for the answer. A change cancelled between sending its update and

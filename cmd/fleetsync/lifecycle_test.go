@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -407,4 +408,36 @@ func destinationNamespaces(t *testing.T, client *mongo.Client) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// With preExistingDestinationData the destination already holds some of the source's documents,
+// some of them different. The source's version wins: after the commit both clusters are equal.
+func TestPreExistingDestinationDataEndsEqualToTheSource(t *testing.T) {
+	t.Parallel()
+	c := sandboxtest.Pair(t)
+	ctx := context.Background()
+	var src, pre []any
+	for i := range 3000 {
+		src = append(src, bson.D{{Key: "_id", Value: i}, {Key: "sku", Value: fmt.Sprintf("item-%d", i)}, {Key: "qty", Value: i % 7}})
+		switch {
+		case i%10 == 0: // there already, different: a stale copy from an earlier attempt
+			pre = append(pre, bson.D{{Key: "_id", Value: i}, {Key: "sku", Value: "stale"}})
+		case i%10 == 1: // there already, equal
+			pre = append(pre, src[i])
+		}
+	}
+	if _, err := sandboxtest.Connect(t, c.Source).Database("shop").Collection("items").InsertMany(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sandboxtest.Connect(t, c.Destination).Database("shop").Collection("items").InsertMany(ctx, pre); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, c, "solo", "--partition-size", "64KB")
+	r := call(t, http.MethodPost, n.api+"/api/v1/start", `{"source":"cluster0","destination":"cluster1","preExistingDestinationData":true}`)
+	if r.status != http.StatusOK || r.body["success"] != true {
+		t.Fatalf("start: %d %s", r.status, r.raw)
+	}
+	waitNodeCanCommit(t, n)
+	assertCommitted(t, commitAndWait(t, n))
+	assertVerified(t, c)
 }
