@@ -46,7 +46,10 @@ func TestApplierReadsMajorityAndWritesFencedInTime(t *testing.T) {
 
 	coll := src.Database("app").Collection("c")
 	for _, op := range []func() error{
-		func() error { _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 0}}); return err },
+		func() error {
+			_, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 0}})
+			return err
+		},
 		func() error { _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); return err },
 		// $inc is logged as sent by the sandbox: not idempotent, so the applier refreshes it.
 		func() error {

@@ -53,13 +53,10 @@ func TestChangeEventsFromTheOplogOnRealClusters(t *testing.T) {
 // copy, changes the schema meanwhile, waits until the applier has applied everything (lag 0), and
 // verifies the destination. wantSource is the event source the applier must have picked.
 func changeEventsScenario(t *testing.T, mode, wantSource string) {
-	source, destination := clusters(t)
+	s := newScratchSync(t)
+	source, destination, db, metaDB, src := s.source, s.destination, s.db, s.metaDB, s.src
 	ctx, cancel := context.WithTimeout(context.Background(), ceaTimeout)
 	defer cancel()
-	db := scratchDB(t, source, destination)
-	metaDB := db + "_meta"
-	t.Cleanup(func() { _ = destination.Database(metaDB).Drop(context.Background()) })
-	src := source.Database(db)
 
 	// orders and people take the load; events is renamed and scratch dropped while events are
 	// applied; sessions has a TTL index whose expireAfterSeconds is changed with collMod.

@@ -71,6 +71,23 @@ func scratchDB(t *testing.T, clients ...*mongo.Client) string {
 	return name
 }
 
+// scratchSync is what a sync test works in: the clusters, a fresh database to sync and a metadata
+// database of the test's own, all dropped when the test ends.
+type scratchSync struct {
+	source, destination *mongo.Client
+	db, metaDB          string
+	src                 *mongo.Database // db on the source
+}
+
+func newScratchSync(t *testing.T) scratchSync {
+	t.Helper()
+	source, destination := clusters(t)
+	db := scratchDB(t, source, destination)
+	s := scratchSync{source: source, destination: destination, db: db, metaDB: db + "_meta", src: source.Database(db)}
+	t.Cleanup(func() { _ = destination.Database(s.metaDB).Drop(context.Background()) })
+	return s
+}
+
 // startBody is the /start body of a test's sync: only its scratch database, so that tests running at
 // once on the same clusters never copy each other's data, and no write blocking, which would block
 // every other test's writes to the destination too (the lifecycle test turns it on deliberately).

@@ -23,13 +23,10 @@ import (
 // inserts, applied writes and refreshes bypass validation, as mongosync's do. Without that every
 // copy batch of the collection fails until the partition is given up, and the copy never ends.
 func TestDocumentsBreakingTheValidatorAreCopiedAndApplied(t *testing.T) {
-	source, destination := clusters(t)
+	s := newScratchSync(t)
+	source, destination, db, metaDB, src := s.source, s.destination, s.db, s.metaDB, s.src
 	ctx, cancel := context.WithTimeout(context.Background(), ceaTimeout)
 	defer cancel()
-	db := scratchDB(t, source, destination)
-	metaDB := db + "_meta"
-	t.Cleanup(func() { _ = destination.Database(metaDB).Drop(context.Background()) })
-	src := source.Database(db)
 
 	// Legacy accounts without an email, then a validator that requires one.
 	seedCollection(t, src, "accounts", 0, 2000, func(i int) bson.D { return bson.D{{Key: "name", Value: fmt.Sprintf("legacy %d", i)}} })

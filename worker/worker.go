@@ -240,13 +240,21 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 		w.beforeWrite()
 	}
 	until := kept.ValidUntil()
-	if left := time.Until(until); left < claim.Lease.TTL/minWriteWindowDivisor {
+	left := time.Until(until)
+	if left < claim.Lease.TTL/minWriteWindowDivisor {
 		return fmt.Errorf("%w (%s left of its %s TTL, with %d documents of %s in hand); they are copied again by the next holder",
 			ErrNoLeaseTime, left.Round(time.Millisecond), claim.Lease.TTL, len(b.docs), claim.Partition.NS)
 	}
 	ctx, cancel := context.WithDeadline(kept.Context(), until)
 	defer cancel()
-	return w.write(ctx, dst, claim, b)
+	err := w.write(ctx, dst, claim, b)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Not the documents' fault, so not a failed attempt: the partition goes back to be
+		// claimed again from its checkpoint.
+		return fmt.Errorf("%w: the batch of %d documents of %s did not finish within the %s of lease validity it started with "+
+			"(a destination this slow needs a longer --lease-ttl): %v", lease.ErrLost, len(b.docs), claim.Partition.NS, left.Round(time.Millisecond), err)
+	}
+	return err
 }
 
 // read sends the range's documents after the checkpoint, in batches, until the end or ctx is done.

@@ -157,26 +157,24 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	plain := mongoconn.Options{ServerSelectionTimeout: cfg.ServerSelectionTimeout, Monitor: cfg.Monitor}
 	fenced := plain
 	fenced.OperationTimeout = cfg.LeaseTTL
-	source, err := connectWithRetry(ctx, "cluster0", cfg.Cluster0, plain, log)
-	if err != nil {
-		return err
+	var source, destination, sourceWrites, destinationWrites *mongo.Client
+	for _, c := range []struct {
+		client     **mongo.Client
+		label, uri string
+		opts       mongoconn.Options
+	}{
+		{&source, "cluster0", cfg.Cluster0, plain},
+		{&destination, "cluster1", cfg.Cluster1, plain},
+		{&sourceWrites, "cluster0", cfg.Cluster0, fenced},
+		{&destinationWrites, "cluster1", cfg.Cluster1, fenced},
+	} {
+		client, err := connectWithRetry(ctx, c.label, c.uri, c.opts, log)
+		if err != nil {
+			return err
+		}
+		defer client.Disconnect(context.Background())
+		*c.client = client
 	}
-	defer source.Disconnect(context.Background())
-	destination, err := connectWithRetry(ctx, "cluster1", cfg.Cluster1, plain, log)
-	if err != nil {
-		return err
-	}
-	defer destination.Disconnect(context.Background())
-	sourceWrites, err := connectWithRetry(ctx, "cluster0", cfg.Cluster0, fenced, log)
-	if err != nil {
-		return err
-	}
-	defer sourceWrites.Disconnect(context.Background())
-	destinationWrites, err := connectWithRetry(ctx, "cluster1", cfg.Cluster1, fenced, log)
-	if err != nil {
-		return err
-	}
-	defer destinationWrites.Disconnect(context.Background())
 
 	meta := metadata.Open(destination, cfg.MetadataDB, cfg.SyncID)
 	sync0, err := meta.Register(ctx, srcID, dstID)
