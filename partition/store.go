@@ -11,12 +11,14 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/fleetsync/fleetsync/internal/retryable"
 	"github.com/fleetsync/fleetsync/lease"
 )
 
-// MaxAttempts is how many times a partition may fail (an error other than losing its lease) before
-// workers stop claiming it; the sync then reports it and cannot finish its copy phase, rather than
-// retrying a document the destination rejects forever.
+// MaxAttempts is how many times in a row a partition may fail (an error other than losing its lease,
+// and not transient: see Fail) before workers stop claiming it; the sync then reports it and cannot
+// finish its copy phase, rather than retrying a document the destination rejects forever, until a
+// user retries it (RetryFailed).
 const MaxAttempts = 5
 
 // claimCandidates is how many claimable partitions a worker looks at; it tries them in random order,
@@ -37,7 +39,7 @@ type Partition struct {
 	DocsCopied  int64         `bson:"docsCopied"`
 	BytesCopied int64         `bson:"bytesCopied"`
 	Done        bool          `bson:"done"`
-	Attempts    int           `bson:"attempts"` // failures so far (see MaxAttempts)
+	Attempts    int           `bson:"attempts"` // failures since the last progress (see MaxAttempts)
 	LastError   string        `bson:"lastError,omitempty"`
 	// Claims is the history of the partition's holders: where each one started.
 	Claims []ClaimRecord `bson:"claims,omitempty"`
@@ -166,9 +168,12 @@ func (s *Store) record(ctx context.Context, l lease.Lease) (*Claim, error) {
 // Checkpoint records that the documents up to lastID (docs of them, bytes in all) are on the
 // destination. It fails with a *lease.LostError when the claim's lease is no longer held, in which
 // case the holder must stop: someone else owns the partition's progress now.
+//
+// Progress starts the partition's failure count again: what fails after it is another batch, and a
+// partition that moves forward between failures is being copied, not stuck.
 func (s *Store) Checkpoint(ctx context.Context, c *Claim, lastID bson.RawValue, docs, bytes int64) error {
 	return s.fenced(ctx, c.Lease, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "lastId", Value: lastID}}},
+		{Key: "$set", Value: bson.D{{Key: "lastId", Value: lastID}, {Key: "attempts", Value: 0}}},
 		{Key: "$inc", Value: bson.D{{Key: "docsCopied", Value: docs}, {Key: "bytesCopied", Value: bytes}}},
 	})
 }
@@ -179,12 +184,46 @@ func (s *Store) Complete(ctx context.Context, c *Claim) error {
 }
 
 // Fail records that copying the claimed partition failed with cause and frees its lease, so another
-// attempt (on any node) resumes from the checkpoint; after MaxAttempts failures no one claims it.
+// attempt (on any node) resumes from the checkpoint. A transient cause (retryable.Is: a failover, a
+// shutdown, a dropped connection, a timeout) is recorded but costs no attempt: the next attempt is
+// as likely to succeed as the first. Any other cause counts one; after MaxAttempts in a row no one
+// claims the partition until a user retries it.
 func (s *Store) Fail(ctx context.Context, c *Claim, cause error) error {
-	return s.fenced(ctx, c.Lease, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "lastError", Value: cause.Error()}, {Key: lease.FieldOwner, Value: ""}}},
-		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
-	})
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "lastError", Value: cause.Error()}, {Key: lease.FieldOwner, Value: ""}}}}
+	if !retryable.Is(cause) {
+		update = append(update, bson.E{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}})
+	}
+	return s.fenced(ctx, c.Lease, update)
+}
+
+// RetryFailed makes the partitions given up on (MaxAttempts failures in a row) claimable again, with
+// a fresh count, and returns how many there were. Their checkpoints and last errors are kept: the
+// retry resumes where they stopped.
+func (s *Store) RetryFailed(ctx context.Context) (int64, error) {
+	res, err := s.coll.UpdateMany(ctx, s.failedFilter(), bson.D{{Key: "$set", Value: bson.D{{Key: "attempts", Value: 0}}}})
+	if err != nil {
+		return 0, fmt.Errorf("retrying the failed partitions: %w", err)
+	}
+	return res.ModifiedCount, nil
+}
+
+// Failed reads up to limit partitions given up on, in _id order, for a user to see why.
+func (s *Store) Failed(ctx context.Context, limit int64) ([]Partition, error) {
+	cur, err := s.coll.Find(ctx, s.failedFilter(), options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(limit).
+		SetProjection(bson.D{{Key: "ns", Value: 1}, {Key: "seq", Value: 1}, {Key: "range", Value: 1}, {Key: "attempts", Value: 1},
+			{Key: "lastError", Value: 1}, {Key: "docsCopied", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("reading the failed partitions: %w", err)
+	}
+	var out []Partition
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("reading the failed partitions: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) failedFilter() bson.D {
+	return bson.D{{Key: "sync", Value: s.syncID}, {Key: "done", Value: false}, {Key: "attempts", Value: bson.D{{Key: "$gte", Value: MaxAttempts}}}}
 }
 
 // Release hands the claimed partition back unfinished (a node shutting down), keeping its checkpoint.

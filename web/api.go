@@ -221,6 +221,19 @@ type Fleet struct {
 	// Reversed is true once /reverse turned the sync around (cluster1 to cluster0).
 	Reversed bool   `json:"reversed,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// FailedPartitions are (the first few of) the partitions given up on, with why: the copy
+	// cannot finish until POST /api/v1/fleet/partitions/retry makes them claimable again.
+	FailedPartitions []FailedPartition `json:"failedPartitions,omitempty"`
+}
+
+// FailedPartition is a partition that failed too often in a row to be claimed again by itself.
+type FailedPartition struct {
+	ID              string `json:"id"`
+	Namespace       string `json:"namespace"`
+	Range           string `json:"range"`
+	Attempts        int    `json:"attempts"`
+	DocumentsCopied int64  `json:"documentsCopied"`
+	LastError       string `json:"lastError"`
 }
 
 // Commit is the cut-over as the fleet carries it out.
@@ -296,6 +309,8 @@ type Service interface {
 	Resume(ctx context.Context) error
 	Commit(ctx context.Context) error
 	Reverse(ctx context.Context) error
+	// RetryPartitions makes the partitions given up on claimable again and says how many there were.
+	RetryPartitions(ctx context.Context) (int64, error)
 }
 
 // Error is a refused call: its HTTP status, mongosync-style error code, and a sentence for the user.
@@ -365,6 +380,21 @@ func New(svc Service, log *zap.Logger) http.Handler {
 			Success  bool     `json:"success"`
 			Progress Progress `json:"progress"`
 		}{true, p})
+	})
+	api.POST("/fleet/partitions/retry", func(c echo.Context) error {
+		if err := decodeEmpty(c.Request(), "/fleet/partitions/retry"); err != nil {
+			return err
+		}
+		ctx, cancel := detached(c.Request())
+		defer cancel()
+		n, err := svc.RetryPartitions(ctx)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, struct {
+			Success           bool  `json:"success"`
+			PartitionsRetried int64 `json:"partitionsRetried"`
+		}{true, n})
 	})
 	api.GET("/fleet", func(c echo.Context) error {
 		ctx, cancel := detached(c.Request())

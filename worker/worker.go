@@ -20,6 +20,7 @@ import (
 
 	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/concern"
+	"github.com/fleetsync/fleetsync/internal/retryable"
 	"github.com/fleetsync/fleetsync/lease"
 	"github.com/fleetsync/fleetsync/partition"
 )
@@ -102,7 +103,7 @@ const (
 	Copied                       // a partition was copied to its end
 	HandedBack                   // stop was closed: the partition was checkpointed and released unfinished
 	Lost                         // the partition's lease was lost (expired or taken over); its new holder continues
-	Failed                       // copying failed; the failure is recorded on the partition for a retry
+	Failed                       // copying failed; the failure is recorded on the partition for a retry (see partition.Store.Fail)
 )
 
 // CopyOne claims a partition and copies it to its end. When stop is closed it finishes the batch in
@@ -143,7 +144,11 @@ func (w *Worker) CopyOne(ctx context.Context, stop <-chan struct{}) (Result, err
 			res, err = Lost, kept.Err()
 			break
 		}
-		log.Warn("copying partition failed; it will be retried from its checkpoint", zap.Error(err))
+		if retryable.Is(err) {
+			log.Warn("copying partition met a transient error; it will be retried from its checkpoint, with no attempt counted", zap.Error(err))
+		} else {
+			log.Warn("copying partition failed; it will be retried from its checkpoint", zap.Error(err))
+		}
 		if ferr := w.cfg.Partitions.Fail(kept.Context(), claim, err); ferr != nil {
 			log.Warn("recording the failure", zap.Error(ferr))
 		}

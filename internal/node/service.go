@@ -15,6 +15,7 @@ import (
 	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/partition"
 	"github.com/fleetsync/fleetsync/web"
 )
 
@@ -126,6 +127,28 @@ func (n *node) Reverse(ctx context.Context) error {
 	return nil
 }
 
+// RetryPartitions implements web.Service: the partitions given up on after partition.MaxAttempts
+// failures in a row are claimed again, from their checkpoints, with a fresh count. Legal whenever
+// such partitions exist (a PAUSED sync's are claimed once it resumes), and in a RUNNING copy phase,
+// where none to retry is a harmless answer of 0.
+func (n *node) RetryPartitions(ctx context.Context) (int64, error) {
+	s, err := n.meta.Sync(ctx)
+	if err != nil {
+		return 0, err
+	}
+	retried, err := n.partitions.RetryFailed(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if retried == 0 && !copying(&s) {
+		return 0, web.Conflict("NoFailedPartitions", "cannot retry partitions: none has failed, and the sync is %s in its %s phase, not copying", s.State, s.Phase)
+	}
+	if retried > 0 {
+		n.log.Info("failed partitions retried through the API", zap.Int64("partitions", retried))
+	}
+	return retried, nil
+}
+
 // stateError turns a *metadata.StateError into the API's 409 answer; other errors pass.
 func stateError(err error) error {
 	var se *metadata.StateError
@@ -201,10 +224,27 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 		}
 	}
 	if sum.Failed > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%d partition(s) failed repeatedly and are no longer retried", sum.Failed))
+		failed, err := n.partitions.Failed(ctx, failedPartitionsShown)
+		if err != nil {
+			return web.Progress{}, err
+		}
+		for _, f := range failed {
+			p.Fleet.FailedPartitions = append(p.Fleet.FailedPartitions, web.FailedPartition{ID: f.ID, Namespace: f.NS, Range: f.Range.String(),
+				Attempts: f.Attempts, DocumentsCopied: f.DocsCopied, LastError: f.LastError})
+		}
+		why := ""
+		if len(failed) > 0 {
+			why = fmt.Sprintf(" (%s: %s)", failed[0].NS, failed[0].LastError)
+		}
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%d partition(s) failed %d times in a row and are no longer retried%s; "+
+			"fix the cause, then POST /api/v1/fleet/partitions/retry", sum.Failed, partition.MaxAttempts, why))
 	}
 	return p, nil
 }
+
+// failedPartitionsShown bounds fleet.failedPartitions in /progress: the first few say why; the
+// count is in fleet.partitions.failed.
+const failedPartitionsShown = 10
 
 // commitLagSeconds is mongosync's bound: canCommit needs the lag under 30 seconds.
 const commitLagSeconds = 30

@@ -30,6 +30,7 @@ import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.exception.IndexNotFoundException;
 import de.bwaldvogel.mongo.exception.InvalidOptionsException;
+import de.bwaldvogel.mongo.exception.MongoServerError;
 import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 
@@ -118,6 +119,13 @@ public final class SandboxLauncher {
         // standalone).
         @Override
         public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
+            if (command.equalsIgnoreCase("configureFailPoint")) {
+                return failCommand.configure(databaseName, query);
+            }
+            Document failure = failCommand.trip(channel, databaseName, command, query);
+            if (failure != null) {
+                return failure;
+            }
             Document reply = super.handleCommand(channel, databaseName, command, query);
             if (reply != null && (command.equalsIgnoreCase("isMaster") || command.equalsIgnoreCase("hello"))) {
                 reply.put("logicalSessionTimeoutMinutes", SESSION_TIMEOUT_MINUTES);
@@ -127,6 +135,9 @@ public final class SandboxLauncher {
 
         // MongoDB's default localLogicalSessionTimeoutMinutes.
         private static final int SESSION_TIMEOUT_MINUTES = 30;
+
+        // Fault injection sandboxFailCommand (see FailCommand).
+        private final FailCommand failCommand = new FailCommand();
 
         // Workarounds mongoJavaServerKeepsFieldOrderOnReplace (see ReplaceAsGivenCollection) and
         // mongoJavaServerDropsIndexAcrossCollections (see SandboxDatabase).
@@ -327,6 +338,91 @@ public final class SandboxLauncher {
             document.clear();
             document.putAll(reordered);
             return true;
+        }
+    }
+
+    // Fault injection sandboxFailCommand: mongo-java-server has no configureFailPoint, which MongoDB
+    // offers to tests (with enableTestCommands) to make chosen commands fail the way they do in a
+    // failover or a shutdown. fleetsync's tests need exactly that on the wire: a copy must not give
+    // up on a partition because a primary stepped down, and only a real reply with a real code and
+    // labels, or a real dropped connection, proves the classification on the path the driver takes.
+    // This implements MongoDB's failCommand fail point, in the subset the tests use, with MongoDB's
+    // syntax, so the same test commands work against a mongod run with enableTestCommands:
+    //
+    //   {configureFailPoint: "failCommand", mode: "alwaysOn" | "off" | {times: N},
+    //    data: {failCommands: ["insert", ...], errorCode: N, errorLabels: [...],
+    //           closeConnection: bool, namespace: "db.coll"}}     (sent to the admin database)
+    //
+    // A matching command is not run: it answers {ok: 0, code, errmsg, errorLabels}, or its connection
+    // is closed with no answer. configureFailPoint answers {ok: 1, count: <times the fail point fired
+    // since it was last configured>}. One fail point per server, as in MongoDB; servers start without.
+    static final class FailCommand {
+        private Set<String> commands = Set.of();
+        private String namespace;
+        private int errorCode;
+        private List<Object> errorLabels = List.of();
+        private boolean closeConnection;
+        private long remaining; // -1: always
+        private long fired;
+
+        synchronized Document configure(String databaseName, Document query) {
+            if (!"admin".equals(databaseName)) {
+                throw new MongoServerError(13, "Unauthorized", "configureFailPoint may only be run against the admin database.");
+            }
+            if (!"failCommand".equals(query.get("configureFailPoint"))) {
+                throw new MongoServerError(2, "BadValue", "the sandbox has only the failCommand fail point");
+            }
+            Object mode = query.get("mode");
+            long before = fired;
+            fired = 0;
+            if ("off".equals(mode)) {
+                remaining = 0;
+            } else if ("alwaysOn".equals(mode)) {
+                remaining = -1;
+            } else if (mode instanceof Document && ((Document) mode).get("times") instanceof Number) {
+                remaining = ((Number) ((Document) mode).get("times")).longValue();
+            } else {
+                throw new MongoServerError(2, "BadValue", "mode must be \"alwaysOn\", \"off\" or {times: N}");
+            }
+            Document data = query.get("data") instanceof Document ? (Document) query.get("data") : new Document();
+            Set<String> names = new LinkedHashSet<>();
+            if (data.get("failCommands") instanceof List) {
+                for (Object name : (List<?>) data.get("failCommands")) {
+                    names.add(String.valueOf(name).toLowerCase());
+                }
+            }
+            commands = names;
+            namespace = data.get("namespace") instanceof String ? (String) data.get("namespace") : null;
+            errorCode = data.get("errorCode") instanceof Number ? ((Number) data.get("errorCode")).intValue() : 0;
+            errorLabels = data.get("errorLabels") instanceof List ? new ArrayList<>((List<?>) data.get("errorLabels")) : List.of();
+            closeConnection = Utils.isTrue(data.get("closeConnection"));
+            Document reply = new Document("count", before);
+            Utils.markOkay(reply);
+            return reply;
+        }
+
+        // trip returns the failure a command gets, or null when it runs as usual.
+        synchronized Document trip(Channel channel, String databaseName, String command, Document query) {
+            if (remaining == 0 || !commands.contains(command.toLowerCase())) {
+                return null;
+            }
+            if (namespace != null && !namespace.equals(databaseName + "." + query.get(command))) {
+                return null;
+            }
+            if (remaining > 0) {
+                remaining--;
+            }
+            fired++;
+            if (closeConnection) {
+                channel.close();
+            }
+            Document reply = new Document("ok", 0.0);
+            reply.put("errmsg", "Failing command via 'failCommand' failpoint");
+            reply.put("code", errorCode);
+            if (!errorLabels.isEmpty()) {
+                reply.put("errorLabels", errorLabels);
+            }
+            return reply;
         }
     }
 
