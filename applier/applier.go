@@ -105,7 +105,7 @@ type applier struct {
 	ckpt *checkpointer
 
 	source       string
-	warnings     []string
+	warnings     Warnings
 	buildIndexes string // the sync's buildIndexes option
 
 	// boundary checkpoints mid-batch, around DDL events (see applyBatch); nil applies without.
@@ -141,6 +141,10 @@ func (a *applier) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if ck.Terminal != "" {
+		log.Warn("change event application stopped for good earlier; not reading events", zap.String("error", ck.Terminal))
+		return a.halt(ctx)
+	}
 	from, inclusive := Position{TS: syncDoc.StartAtOperationTime}, true
 	if ck.Position != nil {
 		from, inclusive = *ck.Position, false
@@ -149,7 +153,7 @@ func (a *applier) run(ctx context.Context) error {
 			from.Token = nil
 		}
 	}
-	a.warnings = append([]string(nil), ck.Warnings...)
+	a.warnings = append(Warnings(nil), ck.Warnings...)
 	var r reader
 	if a.source == SourceChangeStream {
 		r = newChangeStreamReader(a.cfg.Source, topo, from, inclusive)
@@ -334,7 +338,7 @@ func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (b
 		err := a.applyDDL(ctx, ev)
 		var warn *ddlWarning
 		if errors.As(err, &warn) {
-			a.warn(ctx, warn.msg)
+			a.warn(ctx, ddlWarningKind(warn.msg), warn.msg)
 			err = nil
 		}
 		if err != nil {
@@ -445,31 +449,94 @@ func (a *applier) lane(ev changeevent.Event) int {
 	return int(h.Sum32() % uint32(a.cfg.Lanes))
 }
 
-// fail records err in the checkpoint for /progress, waits a moment, and returns it.
+// fail records err in the checkpoint for /progress. A terminal error (see terminal) is recorded as
+// such and holds the applier: nothing is retried, and fail returns nil only when told to stop (a
+// pause, the node stopping, the lease lost). Any other error is returned after a moment, and the
+// node runs the applier again.
 func (a *applier) fail(ctx context.Context, err error) error {
-	a.cfg.Log.Error("change event application failed; retrying", zap.Error(err))
-	if nerr := a.ckpt.note(ctx, a.warnings, err); errors.Is(nerr, ErrDeposed) {
+	final := terminal(err)
+	if final {
+		a.cfg.Log.Error("change event application stopped for good; the sync must be started again", zap.Error(err))
+	} else {
+		a.cfg.Log.Error("change event application failed; retrying", zap.Error(err))
+	}
+	nerr := a.ckpt.note(ctx, a.warnings, err, final)
+	if errors.Is(nerr, ErrDeposed) {
 		return ErrDeposed
 	}
+	if final && nerr == nil {
+		return a.halt(ctx)
+	}
+	// Not recorded yet (the destination is away): the next run meets the error again and records it.
 	sleepCtx(ctx, errorBackoff)
 	return err
 }
 
-// warn records a warning once.
-func (a *applier) warn(ctx context.Context, msg string) {
-	for _, w := range a.warnings {
-		if w == msg {
-			return
-		}
+// terminal reports whether err ends change event application for good: the events the destination
+// needs are gone from the source (its oplog rolled over the resume point; a change stream's history
+// is lost), or a collection that was never copied was renamed into the sync's namespaces. No retry
+// can fix either; retrying would only fail again every second for as long as the fleet runs.
+func terminal(err error) bool {
+	if errors.Is(err, ErrOplogRolledOver) || errors.Is(err, ErrRenamedIntoFilter) {
+		return true
+	}
+	var se mongo.ServerError
+	return errors.As(err, &se) && (se.HasErrorCode(codeChangeStreamHistoryLost) || se.HasErrorCode(codeChangeStreamFatalError))
+}
+
+// MongoDB's codes for a change stream that cannot resume (error_codes.yml).
+const (
+	codeChangeStreamFatalError  = 280
+	codeChangeStreamHistoryLost = 286
+)
+
+// halt holds a stopped applier until it is told to stop (a pause, the node stopping) or its lease
+// ends, and returns nil: the node keeps the lease, so no other node picks the work up to fail again.
+func (a *applier) halt(ctx context.Context) error {
+	select {
+	case <-a.cfg.Stop:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// warn records msg as the warning of its kind, replacing an older one of that kind.
+func (a *applier) warn(ctx context.Context, kind, msg string) {
+	ws, changed := a.warnings.with(kind, msg)
+	if !changed {
+		return
 	}
 	a.cfg.Log.Warn(msg)
-	a.warnings = append(a.warnings, msg)
-	if err := a.ckpt.note(ctx, a.warnings, nil); err != nil && !errors.Is(err, ErrDeposed) {
-		a.cfg.Log.Warn("cannot record a warning", zap.Error(err))
+	a.warnings = ws
+	a.saveWarnings(ctx)
+}
+
+// unwarn removes kind's warning: the condition it reported is over.
+func (a *applier) unwarn(ctx context.Context, kind string) {
+	ws, changed := a.warnings.without(kind)
+	if !changed {
+		return
+	}
+	a.warnings = ws
+	a.saveWarnings(ctx)
+}
+
+func (a *applier) saveWarnings(ctx context.Context) {
+	if err := a.ckpt.note(ctx, a.warnings, nil, false); err != nil && !errors.Is(err, ErrDeposed) {
+		a.cfg.Log.Warn("cannot record the applier's warnings", zap.Error(err))
 	}
 }
 
-// checkWindow warns when the resume point is close to falling off the source's oplog.
+// warningMessages are the warnings held in memory (tests).
+func (a *applier) warningMessages() []string { return a.warnings.Messages() }
+
+// Warning kinds. A DDL warning is one per message: each reports one event that was not applied.
+const warnOplogWindow = "oplogWindow"
+
+func ddlWarningKind(msg string) string { return "ddl: " + msg }
+
+// checkWindow warns when the resume point is close to falling off the source's oplog, replacing the
+// previous such warning, and withdraws it once the resume point is safe again.
 func (a *applier) checkWindow(ctx context.Context, at primitive.Timestamp) {
 	oldest, newest, err := oplogBounds(ctx, a.cfg.Source.Database("local").Collection("oplog.rs"))
 	if err != nil {
@@ -477,9 +544,14 @@ func (a *applier) checkWindow(ctx context.Context, at primitive.Timestamp) {
 		return
 	}
 	if msg := windowWarning(oldest, newest, at); msg != "" {
-		a.warn(ctx, msg)
+		a.warn(ctx, warnOplogWindow, msg)
+	} else {
+		a.unwarn(ctx, warnOplogWindow)
 	}
 }
+
+// windowWarningPrefix starts every oplog-window warning.
+const windowWarningPrefix = "the applier's resume point is "
 
 // windowWarning says, when it is so, that the resume point at is within the oldest
 // windowWarnFraction of the oplog window [oldest, newest].
@@ -492,5 +564,5 @@ func windowWarning(oldest, newest, at primitive.Timestamp) string {
 	if float64(headroom) >= windowWarnFraction*float64(window) {
 		return ""
 	}
-	return fmt.Sprintf("the applier's resume point is %ds from falling off the source's oplog (window %ds); if it falls off, the sync must start over: let it catch up, or enlarge the source's oplog", max(headroom, 0), window)
+	return fmt.Sprintf(windowWarningPrefix+"%ds from falling off the source's oplog (window %ds); if it falls off, the sync must start over: let it catch up, or enlarge the source's oplog", max(headroom, 0), window)
 }

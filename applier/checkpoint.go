@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -52,8 +54,99 @@ type Checkpoint struct {
 	// namespaces: a commit fails loudly when one is later than its commit point.
 	LastEventTS primitive.Timestamp `bson:"lastEventTS,omitempty"`
 
-	Warnings []string `bson:"warnings,omitempty"` // about the event source (the oplog window, events it cannot apply)
+	Warnings Warnings `bson:"warnings,omitempty"` // about the event source (the oplog window, events it cannot apply)
 	Error    string   `bson:"error,omitempty"`    // the applier's last failure, cleared by its next success
+	// Terminal is the failure that stopped the applier for good (see terminal): set, no applier
+	// reads events any more, and the sync must be started again. Error says the same.
+	Terminal string `bson:"terminal,omitempty"`
+}
+
+// Warning is one thing about the event source a user should know, under a kind that names it.
+type Warning struct {
+	Kind    string `bson:"kind"`
+	Message string `bson:"message"`
+}
+
+// Warnings hold at most one warning per kind, in the order their kinds first appeared, and at most
+// maxWarnings in all: a condition that is checked again and again (the oplog window, every 10 s)
+// replaces its warning rather than adding one each time, in memory, in the checkpoint and in
+// /progress.
+type Warnings []Warning
+
+// maxWarnings bounds the applier's warnings whatever the source does (a DDL warning is kept per
+// message, and a source may issue any number of DDL events fleetsync cannot apply); the oldest
+// goes first.
+const maxWarnings = 20
+
+// Messages are the warnings' messages, for /progress.
+func (ws Warnings) Messages() []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.Message
+	}
+	return out
+}
+
+// with returns ws with kind's warning set to msg, and whether that changed anything.
+func (ws Warnings) with(kind, msg string) (Warnings, bool) {
+	for i, w := range ws {
+		if w.Kind == kind {
+			if w.Message == msg {
+				return ws, false
+			}
+			out := append(Warnings(nil), ws...)
+			out[i].Message = msg
+			return out, true
+		}
+	}
+	out := append(append(Warnings(nil), ws...), Warning{Kind: kind, Message: msg})
+	if len(out) > maxWarnings {
+		out = out[len(out)-maxWarnings:]
+	}
+	return out, true
+}
+
+// without returns ws without kind's warning, and whether there was one.
+func (ws Warnings) without(kind string) (Warnings, bool) {
+	for i, w := range ws {
+		if w.Kind == kind {
+			return append(append(Warnings(nil), ws[:i]...), ws[i+1:]...), true
+		}
+	}
+	return ws, false
+}
+
+// UnmarshalBSONValue reads warnings as stored, and the plain strings earlier versions appended (a
+// checkpoint written by a fleet being upgraded): each string is a kind of its own, except the
+// oplog-window warnings, which become the one warning of that kind (the last).
+func (ws *Warnings) UnmarshalBSONValue(t bsontype.Type, data []byte) error {
+	*ws = nil
+	if t == bsontype.Null || t == bsontype.Undefined {
+		return nil
+	}
+	if t != bsontype.Array {
+		return fmt.Errorf("applier warnings stored as BSON %s, not an array", t)
+	}
+	values, err := bson.Raw(data).Values()
+	if err != nil {
+		return err
+	}
+	for _, v := range values {
+		if msg, ok := v.StringValueOK(); ok {
+			kind := ddlWarningKind(msg)
+			if strings.HasPrefix(msg, windowWarningPrefix) {
+				kind = warnOplogWindow
+			}
+			*ws, _ = ws.with(kind, msg)
+			continue
+		}
+		var w Warning
+		if err := v.Unmarshal(&w); err != nil {
+			return fmt.Errorf("reading an applier warning: %w", err)
+		}
+		*ws, _ = ws.with(w.Kind, w.Message)
+	}
+	return nil
 }
 
 // Event sources.
@@ -133,11 +226,18 @@ func (c *checkpointer) save(ctx context.Context, source string, pos Position, n 
 	return nil
 }
 
-// note records the applier's warnings and last error, fenced like a checkpoint.
-func (c *checkpointer) note(ctx context.Context, warnings []string, failure error) error {
+// note records the applier's warnings and last error, fenced like a checkpoint. A terminal failure
+// is recorded as such: no applier reads events after it.
+func (c *checkpointer) note(ctx context.Context, warnings Warnings, failure error, terminal bool) error {
+	if warnings == nil {
+		warnings = Warnings{} // an empty array, not null: the list is the whole truth
+	}
 	set := bson.D{{Key: "warnings", Value: warnings}}
 	if failure != nil {
 		set = append(set, bson.E{Key: "error", Value: failure.Error()})
+		if terminal {
+			set = append(set, bson.E{Key: "terminal", Value: failure.Error()})
+		}
 	}
 	res, err := c.coll.UpdateOne(ctx, append(bson.D{{Key: "_id", Value: c.syncID}}, c.lease.Fence()...),
 		bson.D{{Key: "$set", Value: set}})

@@ -994,7 +994,7 @@ func (d *realDocs) warnings(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ck.Warnings
+	return ck.Warnings.Messages()
 }
 
 // assertWarnings checks the warnings recorded in the checkpoint, in order.

@@ -267,6 +267,9 @@ type Applier struct {
 	CatchupRate    float64   `json:"catchupRate,omitempty"`
 	CheckpointAt   time.Time `json:"checkpointAt,omitempty"`
 	Error          string    `json:"error,omitempty"`
+	// Failed says the applier stopped for good on Error (the source's oplog no longer holds its
+	// resume point, a collection was renamed into the sync): the sync must be started again.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // LeaseHolder is the node holding a fleet-wide lease, and the lease's epoch.

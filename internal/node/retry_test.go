@@ -78,3 +78,36 @@ func TestFailedPartitionsAreShownAndRetriedThroughTheAPI(t *testing.T) {
 		t.Fatalf("progress after the retry still shows failed partitions: %+v", out.Progress.Fleet)
 	}
 }
+
+// An applier that stopped for good shows in /progress as failed, with its error (which says what to
+// do) in fleet.applier and in warnings; info says nothing moves; commit is refused with that error.
+func TestTerminalApplierErrorIsVisible(t *testing.T) {
+	t.Parallel()
+	r := newAPIRig(t, true)
+	r.put(t, bson.D{{Key: "state", Value: metadata.StateRunning}, {Key: "phase", Value: metadata.PhaseApply}})
+	r.caughtUp(t)
+	const stopped = "the source's oplog no longer holds the applier's resume point: it resumes at 1, but the oldest entry is 2; " +
+		"the events in between are lost, so the sync must be started again with a larger oplog"
+	_, err := r.n.meta.Collection(metadata.CollCheckpoints).UpdateOne(context.Background(), bson.D{{Key: "_id", Value: "default"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: stopped}, {Key: "terminal", Value: stopped}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, raw := r.call(t, http.MethodGet, "/api/v1/progress", "")
+	p := out.Progress
+	if p.State != metadata.StateRunning || p.CanCommit || p.Fleet.Applier == nil || !p.Fleet.Applier.Failed ||
+		p.Fleet.Applier.Error != stopped || p.Info != terminalInfo {
+		t.Fatalf("progress with a stopped applier: %s", raw)
+	}
+	warned := false
+	for _, w := range p.Warnings {
+		warned = warned || strings.Contains(w, stopped)
+	}
+	if !warned {
+		t.Fatalf("warnings %q do not say the applier stopped", p.Warnings)
+	}
+	status, out, raw := r.call(t, http.MethodPost, "/api/v1/commit", "{}")
+	if status != http.StatusConflict || out.Error != "CommitNotAllowed" || !strings.Contains(out.ErrorDescription, stopped) {
+		t.Fatalf("commit with a stopped applier: %d %s", status, raw)
+	}
+}

@@ -246,6 +246,10 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 // count is in fleet.partitions.failed.
 const failedPartitionsShown = 10
 
+// terminalInfo is /progress's info once the applier has stopped for good: the sync stays RUNNING,
+// as mongosync's state does when it stops on such an error, but nothing moves any more.
+const terminalInfo = "change event application stopped: start a new sync"
+
 // commitLagSeconds is mongosync's bound: canCommit needs the lag under 30 seconds.
 const commitLagSeconds = 30
 
@@ -265,9 +269,16 @@ func (n *node) applierProgress(ctx context.Context, p *web.Progress, source *mon
 		a.Node = displayName(ck.Owner)
 	}
 	a.Epoch, a.Source, a.Error = ck.Epoch, ck.Source, ck.Error
+	if ck.Terminal != "" {
+		a.Failed = true
+		p.Warnings = append(p.Warnings, "change event application stopped for good: "+ck.Terminal)
+		if p.State == metadata.StateRunning {
+			p.Info = terminalInfo
+		}
+	}
 	a.EventsApplied, a.CRUDApplied, a.DDLApplied, a.Refreshed = ck.EventsApplied, ck.CRUDApplied, ck.DDLApplied, ck.Refreshed
 	a.CatchupRate, a.CheckpointAt = ck.CatchupRate, ck.UpdatedAt
-	p.Warnings = append(p.Warnings, ck.Warnings...)
+	p.Warnings = append(p.Warnings, ck.Warnings.Messages()...)
 	total := ck.EventsApplied
 	p.TotalEventsApplied = &total
 	if ck.Position == nil {
