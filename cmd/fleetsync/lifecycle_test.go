@@ -215,10 +215,16 @@ func TestPauseKillAllResumeCommit(t *testing.T) {
 		return p.Fleet.Phase == metadata.PhaseCopy && p.Fleet.DocumentsCopied > 0
 	})
 	lifecycleCall(t, first[1], "pause") // any node acts on the shared state
+	// Every partition handed back, and the copy still: a node learns of the pause at its next state
+	// poll (200 ms), so until then it may claim one more partition and copy one more batch after a
+	// moment with none active.
 	var paused web.Progress
 	waitFor(t, "every partition handed back", func() bool {
+		before := progress(t, first[0])
+		time.Sleep(500 * time.Millisecond)
 		paused = progress(t, first[0])
-		return paused.State == metadata.StatePaused && paused.Fleet.Partitions.Active == 0
+		return paused.State == metadata.StatePaused && paused.Fleet.Partitions.Active == 0 &&
+			paused.Fleet.DocumentsCopied == before.Fleet.DocumentsCopied
 	})
 	if paused.Fleet.Partitions.Done == paused.Fleet.Partitions.Total {
 		t.Fatalf("the copy finished before the pause took effect (%+v); the test needs a bigger source", paused.Fleet.Partitions)
