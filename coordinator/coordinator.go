@@ -41,19 +41,19 @@ const (
 // Config is what the coordinator needs. Lease is the coordinator lease, kept alive by the caller,
 // whose context (passed to Run) ends when the lease is lost.
 type Config struct {
-	Source, Destination *mongo.Client
-	Meta                *metadata.DB
-	Partitions          *partition.Store
-	Lease               lease.Lease
-	// Kept is Lease's Keeper (nil when the caller renews it otherwise, as tests do): side effects
-	// outside the sync document start only within its validity and run under it as a deadline
-	// (see sideEffect).
-	Kept                 *lease.Kept
+	Source, Destination  *mongo.Client
+	Meta                 *metadata.DB
+	Partitions           *partition.Store
+	Lease                lease.Lease
 	Filter               namespace.Filter
 	PartitionTargetBytes int64
 	PollInterval         time.Duration
 	Log                  *zap.Logger
 
+	// Kept is Lease's Keeper (nil when the caller renews it otherwise, as tests do): side effects
+	// outside the sync document start only within its validity and run under it as a deadline
+	// (see sideEffect).
+	Kept *lease.Kept
 	// AtCanWrite, when set, runs in the commit's unblock step the moment the destination's user
 	// write block is lifted, before anything else: tests make the first user write at canWrite
 	// there, which the sandbox (no write blocking) cannot otherwise place.
