@@ -25,18 +25,25 @@ import (
 // deposedRunFor bounds a deposed coordinator's run: it must give up at once, well within this.
 const deposedRunFor = 3 * time.Second
 
-// deposedRig is a sync whose coordinator lease a first holder ("old", frozen) lost: it expired, and
-// with takeover a second holder ("new") took it at epoch+1. The sync document is set as the old
-// holder last read it.
+// How the old holder lost its lease.
+const (
+	takenOver = "taken over" // it expired and a second holder ("new") took it at epoch+1
+	expired   = "expired"    // it expired; no one has taken it yet
+	frozen    = "frozen"     // the process froze past its own validity; the server still has it live
+)
+
+// deposedRig is a sync whose coordinator lease a first holder ("old") lost, as mode says. The sync
+// document is set as the old holder last read it.
 type deposedRig struct {
 	src, dst *mongo.Client // dst's client records every command sent through it
 	sent     *sandboxtest.Commands
 	meta     *metadata.DB
 	parts    *partition.Store
 	old      lease.Lease
+	kept     *lease.Kept // the old holder's Keeper, in mode frozen
 }
 
-func newDeposedRig(t *testing.T, takeover bool, set bson.D) *deposedRig {
+func newDeposedRig(t *testing.T, mode string, set bson.D) *deposedRig {
 	t.Helper()
 	ctx := context.Background()
 	r := &deposedRig{sent: sandboxtest.NewCommands()}
@@ -57,12 +64,24 @@ func newDeposedRig(t *testing.T, takeover bool, set bson.D) *deposedRig {
 	r.parts = partition.NewStore(r.meta.Collection(metadata.CollPartitions), "default")
 	store := lease.NewStore(r.meta.Syncs())
 	oldTTL := 200 * time.Millisecond
+	if mode == frozen {
+		oldTTL = time.Minute
+	}
 	var err error
 	if r.old, err = store.Acquire(ctx, "default", "old", oldTTL); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * oldTTL) // the old holder is frozen; its lease expires
-	if takeover {
+	switch mode {
+	case frozen:
+		// A Keeper that no longer renews: its validity on this node's clock is over, as for a
+		// process that wakes from a freeze before its Keeper has run, while the server's lease
+		// is still live (a successor's lease could not have begun yet).
+		r.kept = lease.Keep(ctx, store, r.old)
+		r.kept.Stop()
+	default:
+		time.Sleep(2 * oldTTL) // the old holder is frozen; its lease expires
+	}
+	if mode == takenOver {
 		newer, err := store.Acquire(ctx, "default", "new", time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +103,7 @@ func (r *deposedRig) runDeposed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deposedRunFor)
 	defer cancel()
 	err := coordinator.Run(ctx, coordinator.Config{Source: r.src, Destination: r.dst, Meta: r.meta, Partitions: r.parts,
-		Lease: r.old, PollInterval: 20 * time.Millisecond, Log: zaptest.NewLogger(t)})
+		Lease: r.old, Kept: r.kept, PollInterval: 20 * time.Millisecond, Log: zaptest.NewLogger(t)})
 	if !errors.Is(err, metadata.ErrDeposed) {
 		t.Errorf("the deposed coordinator's run ended with %v after up to %s, want ErrDeposed", err, deposedRunFor)
 	}
@@ -139,27 +158,24 @@ func sameDocs(a, b []bson.Raw) bool {
 // was in: it must change nothing, since only sync-document updates carry its fence by themselves.
 // "taken over": the sync document names the new holder, which the coordinator reads before each
 // step. "expired": no one has taken over yet, so the sync document still names the frozen holder,
-// and the check right before each side effect is what stops it.
+// and the server's answer right before each side effect is what stops it. "frozen": the server
+// still has the lease live, and the lease's validity on the node's own clock stops it.
 func TestDeposedCoordinatorChangesNothing(t *testing.T) {
 	t.Parallel()
-	for _, takeover := range []bool{true, false} {
-		name := "expired"
-		if takeover {
-			name = "taken over"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, mode := range []string{takenOver, expired, frozen} {
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			deposedCoordinatorChangesNothing(t, takeover)
+			deposedCoordinatorChangesNothing(t, mode)
 		})
 	}
 }
 
-func deposedCoordinatorChangesNothing(t *testing.T, takeover bool) {
+func deposedCoordinatorChangesNothing(t *testing.T, mode string) {
 	ctx := context.Background()
 
 	t.Run("catalog: partitions with checkpoints, catalog entries, destination collections", func(t *testing.T) {
 		t.Parallel()
-		r := newDeposedRig(t, takeover, bson.D{{Key: "state", Value: metadata.StateRunning}, {Key: "phase", Value: metadata.PhaseCatalog},
+		r := newDeposedRig(t, mode, bson.D{{Key: "state", Value: metadata.StateRunning}, {Key: "phase", Value: metadata.PhaseCatalog},
 			{Key: "startAtOperationTime", Value: primitive.Timestamp{T: 1, I: 1}}, {Key: "options", Value: metadata.Options{}}})
 		// The new coordinator's work: shop.orders cataloged, and its partitions being copied.
 		if err := r.meta.PutCatalogEntry(ctx, metadata.CatalogEntry{ID: metadata.CatalogID("default", "shop.orders"),
@@ -185,7 +201,7 @@ func deposedCoordinatorChangesNothing(t *testing.T, takeover bool) {
 
 	t.Run("indexes: no index built", func(t *testing.T) {
 		t.Parallel()
-		r := newDeposedRig(t, takeover, bson.D{{Key: "state", Value: metadata.StateRunning}, {Key: "phase", Value: metadata.PhaseIndexes},
+		r := newDeposedRig(t, mode, bson.D{{Key: "state", Value: metadata.StateRunning}, {Key: "phase", Value: metadata.PhaseIndexes},
 			{Key: "options", Value: metadata.Options{BuildIndexes: metadata.BuildIndexesAfterCopy}}})
 		spec := mustMarshal(t, bson.D{{Key: "v", Value: 2}, {Key: "key", Value: bson.D{{Key: "a", Value: 1}}}, {Key: "name", Value: "a_1"}})
 		if err := r.meta.PutCatalogEntry(ctx, metadata.CatalogEntry{ID: metadata.CatalogID("default", "shop.orders"),
@@ -203,7 +219,7 @@ func deposedCoordinatorChangesNothing(t *testing.T, takeover bool) {
 
 	t.Run("commit: the destination's write block stays", func(t *testing.T) {
 		t.Parallel()
-		r := newDeposedRig(t, takeover, bson.D{{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
+		r := newDeposedRig(t, mode, bson.D{{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
 			{Key: "options", Value: metadata.Options{WriteBlocking: metadata.WriteBlockingDestinationOnly, Reversible: true}},
 			{Key: "commit", Value: metadata.Commit{Step: metadata.CommitStepUnblock, Point: primitive.Timestamp{T: 1, I: 1}}}})
 		r.runDeposed(t)
@@ -214,7 +230,7 @@ func deposedCoordinatorChangesNothing(t *testing.T, takeover bool) {
 
 	t.Run("reverse: the applier's checkpoint stays", func(t *testing.T) {
 		t.Parallel()
-		r := newDeposedRig(t, takeover, bson.D{{Key: "state", Value: metadata.StateReversing}, {Key: "phase", Value: metadata.PhaseApply},
+		r := newDeposedRig(t, mode, bson.D{{Key: "state", Value: metadata.StateReversing}, {Key: "phase", Value: metadata.PhaseApply},
 			{Key: "options", Value: metadata.Options{Reversible: true}},
 			{Key: "commit", Value: metadata.Commit{Step: metadata.CommitStepFinished, DestinationPoint: primitive.Timestamp{T: 5, I: 1}}}})
 		// The new coordinator already reversed, and the reversed sync's applier has moved on.
