@@ -77,6 +77,10 @@ type Config struct {
 	// Cancelling ctx instead ends it at once; the next applier re-applies the unfinished batch.
 	Stop <-chan struct{}
 	Log  *zap.Logger
+
+	// Reversed is the direction Source and Destination were chosen for (the sync document's
+	// reversed): Run refuses to apply in a sync whose direction differs (ErrDirectionChanged).
+	Reversed bool
 }
 
 // Run applies change events while kept (the applier lease, from a lease.Store on the checkpoints
@@ -132,15 +136,24 @@ func (a *applier) run(ctx context.Context) error {
 	if err != nil {
 		return a.fail(ctx, err)
 	}
-	syncDoc, err := a.cfg.Meta.Sync(ctx)
-	if err != nil {
-		return err
-	}
-	a.buildIndexes = syncDoc.Options.BuildIndexes
+	// The checkpoint before the sync document: a reverse writes them in that order, so an applier
+	// that reads the old direction here either sees the new one in the sync document, or has its
+	// checkpoints refused (they are fenced by this direction).
 	ck, _, err := ReadCheckpoint(ctx, a.cfg.Meta)
 	if err != nil {
 		return err
 	}
+	a.ckpt.direction = ck.Direction
+	syncDoc, err := a.cfg.Meta.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	if syncDoc.State == metadata.StateReversing || syncDoc.Reversed != a.cfg.Reversed {
+		log.Info("not applying: the sync's direction is not this applier's", zap.String("state", syncDoc.State),
+			zap.Bool("reversed", syncDoc.Reversed), zap.Bool("applierReversed", a.cfg.Reversed))
+		return ErrDirectionChanged
+	}
+	a.buildIndexes = syncDoc.Options.BuildIndexes
 	if ck.Terminal != "" {
 		log.Warn("change event application stopped for good earlier; not reading events", zap.String("error", ck.Terminal))
 		return a.halt(ctx)

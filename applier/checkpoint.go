@@ -35,6 +35,12 @@ type Checkpoint struct {
 	Owner string `bson:"owner,omitempty"`
 	Epoch int64  `bson:"epoch,omitempty"`
 
+	// Direction counts the reverses this position has seen: 0 (absent) in the sync's first
+	// direction, +1 at each reverse (ResetForReverse). An applier fences its checkpoints with the
+	// direction it read at its start, so one still running the old direction after a reverse can
+	// never move the reverse's start point, even under a lease it acquired again.
+	Direction int64 `bson:"direction,omitempty"`
+
 	// Source is the event source in use: SourceChangeStream or SourceOplog.
 	Source   string    `bson:"source,omitempty"`
 	Position *Position `bson:"position,omitempty"`
@@ -159,6 +165,11 @@ const (
 // covers may be applied again by the next applier, which is harmless.
 var ErrDeposed = errors.New("this node no longer holds the applier lease")
 
+// ErrDirectionChanged says the sync's direction is not the one this applier's clients were chosen
+// for (a reverse happened, or is under way): the node must read the sync again and start an applier
+// for the new direction.
+var ErrDirectionChanged = errors.New("the sync's direction changed: this applier's source and destination are the old direction's")
+
 // ReadCheckpoint reads the sync's checkpoint; a sync whose applier has never run has none
 // (ok false).
 func ReadCheckpoint(ctx context.Context, meta *metadata.DB) (Checkpoint, bool, error) {
@@ -175,9 +186,20 @@ func ReadCheckpoint(ctx context.Context, meta *metadata.DB) (Checkpoint, bool, e
 
 // checkpointer writes checkpoints under one holding of the applier lease.
 type checkpointer struct {
-	coll   *mongo.Collection
-	syncID string
-	lease  lease.Lease
+	coll      *mongo.Collection
+	syncID    string
+	lease     lease.Lease
+	direction int64 // Checkpoint.Direction when this applier started
+}
+
+// fence is the filter "this checkpoint, held by this lease, in this applier's direction".
+func (c *checkpointer) fence() bson.D {
+	f := append(bson.D{{Key: "_id", Value: c.syncID}}, c.lease.Fence()...)
+	if c.direction == 0 {
+		// Never reversed: the field is only ever written by ResetForReverse.
+		return append(f, bson.E{Key: "direction", Value: bson.D{{Key: "$exists", Value: false}}})
+	}
+	return append(f, bson.E{Key: "direction", Value: c.direction})
 }
 
 // batchCounts is what one applied batch adds to the checkpoint's counters.
@@ -186,17 +208,15 @@ type batchCounts struct {
 	last                 primitive.Timestamp // the latest wanted event's time; zero when none
 }
 
-// save records pos (and counts) only while the lease is held, and only if pos is not behind the
-// stored position: a deposed applier that wakes up late can neither move the resume point nor
-// reset it to an older one.
+// save records pos (and counts) only while the lease is held in the direction the applier started
+// in, and only if pos is not behind the stored position: a deposed applier that wakes up late can
+// neither move the resume point nor reset it to an older one, and one of the old direction cannot
+// overwrite a reverse's start point.
 func (c *checkpointer) save(ctx context.Context, source string, pos Position, n batchCounts, rate float64) error {
-	filter := append(bson.D{
-		{Key: "_id", Value: c.syncID},
-		{Key: "$or", Value: bson.A{
-			bson.D{{Key: "position.ts", Value: bson.D{{Key: "$exists", Value: false}}}},
-			bson.D{{Key: "position.ts", Value: bson.D{{Key: "$lte", Value: pos.TS}}}},
-		}},
-	}, c.lease.Fence()...)
+	filter := append(c.fence(), bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "position.ts", Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "position.ts", Value: bson.D{{Key: "$lte", Value: pos.TS}}}},
+	}})
 	set := bson.D{{Key: "source", Value: source}, {Key: "position", Value: pos}}
 	if rate > 0 {
 		set = append(set, bson.E{Key: "catchupRate", Value: rate})
@@ -239,8 +259,7 @@ func (c *checkpointer) note(ctx context.Context, warnings Warnings, failure erro
 			set = append(set, bson.E{Key: "terminal", Value: failure.Error()})
 		}
 	}
-	res, err := c.coll.UpdateOne(ctx, append(bson.D{{Key: "_id", Value: c.syncID}}, c.lease.Fence()...),
-		bson.D{{Key: "$set", Value: set}})
+	res, err := c.coll.UpdateOne(ctx, c.fence(), bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		return err
 	}
@@ -251,17 +270,22 @@ func (c *checkpointer) note(ctx context.Context, warnings Warnings, failure erro
 }
 
 // ResetForReverse points the sync's checkpoint at from on the new source (the old destination) and
-// resets its counters, for a reversed sync's first applier. The coordinator calls it while no applier
-// runs (the sync is REVERSING), so it is not fenced by the applier lease; the lease fields are kept.
+// resets its counters, for a reversed sync's first applier. It also deposes the applier lease's
+// holder (the owner is cleared, so the next holder takes it at a new epoch) and moves the checkpoint
+// to the next direction: an applier of the old direction that missed the reverse between two polls
+// of its node, or that a node with a stale view of the sync starts, can write no checkpoint over
+// from (see checkpointer.fence), and stops at its next one, or when its Keeper finds the lease gone.
 func ResetForReverse(ctx context.Context, meta *metadata.DB, from primitive.Timestamp) error {
 	_, err := meta.Collection(metadata.CollCheckpoints).UpdateOne(ctx, bson.D{{Key: "_id", Value: meta.SyncID}}, bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "direction", Value: int64(1)}}},
 		{Key: "$set", Value: bson.D{
+			{Key: lease.FieldOwner, Value: ""},
 			{Key: "position", Value: Position{TS: from}},
 			{Key: "eventsApplied", Value: int64(0)}, {Key: "crudApplied", Value: int64(0)},
 			{Key: "ddlApplied", Value: int64(0)}, {Key: "refreshed", Value: int64(0)},
 		}},
 		{Key: "$unset", Value: bson.D{{Key: "source", Value: ""}, {Key: "lastEventTS", Value: ""}, {Key: "catchupRate", Value: ""},
-			{Key: "error", Value: ""}, {Key: "warnings", Value: ""}}},
+			{Key: "error", Value: ""}, {Key: "terminal", Value: ""}, {Key: "warnings", Value: ""}}},
 	}, options.Update().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("pointing the applier at the old destination for the reverse: %w", err)

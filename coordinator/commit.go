@@ -91,15 +91,21 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 		if failed, err := c.writesAfterPoint(ctx, s, ck); failed || err != nil {
 			return failed, err
 		}
-		if s.Options.WriteBlocking == metadata.WriteBlockingDestinationOnly || s.Options.BlocksSource() {
-			if err := SetUserWriteBlocking(ctx, destination, false); err != nil {
-				return false, fmt.Errorf("lifting the destination's write block: %w", err)
-			}
-		}
-		// The destination's time as it becomes writable: a reverse applies its events from here.
+		// The reverse's start point, taken while the destination's user writes are still blocked:
+		// a user write the moment the block is lifted is after it, so a reverse applies it.
 		destinationPoint, err := clusterclock.Now(ctx, destination)
 		if err != nil {
 			c.Log.Info("commit: the destination has no clock to reverse from; /reverse will refuse", zap.Error(err))
+		}
+		if s.Options.WriteBlocking == metadata.WriteBlockingDestinationOnly || s.Options.BlocksSource() {
+			if err := c.sideEffect(ctx, "lifting the destination's write block", true, func(ctx context.Context) error {
+				return SetUserWriteBlocking(ctx, destination, false)
+			}); err != nil {
+				return false, fmt.Errorf("lifting the destination's write block: %w", err)
+			}
+		}
+		if c.AtCanWrite != nil {
+			c.AtCanWrite(ctx)
 		}
 		c.Log.Info("commit: done; the destination accepts writes")
 		return true, c.Meta.UpdateSync(ctx, c.Lease, bson.D{
@@ -228,8 +234,12 @@ func (c *coordinator) reverse(ctx context.Context, s metadata.Sync) error {
 	if s.Commit == nil || s.Commit.DestinationPoint.IsZero() {
 		return errors.New("cannot reverse: the commit did not record the destination's time at cut-over")
 	}
-	// Events from the new source are applied from the moment it became writable.
-	if err := applier.ResetForReverse(ctx, c.Meta, s.Commit.DestinationPoint); err != nil {
+	// Events from the new source are applied from the moment it became writable. The reset
+	// deposes the applier of the old direction; a deposed coordinator must not make it, since it
+	// would move the new direction's checkpoint back to this point.
+	if err := c.sideEffect(ctx, "pointing the applier at the old destination", true, func(ctx context.Context) error {
+		return applier.ResetForReverse(ctx, c.Meta, s.Commit.DestinationPoint)
+	}); err != nil {
 		return err
 	}
 	c.Log.Info("reversing: the destination is now the source", zap.String("from", fmtTS(s.Commit.DestinationPoint)))

@@ -31,6 +31,11 @@ const (
 	DefaultPollInterval = 200 * time.Millisecond
 	// errorBackoff is the pause after a failed step before it is tried again from its start.
 	errorBackoff = 2 * time.Second
+	// minSideEffectWindowDivisor: a side effect the sync document's fence cannot cover is started
+	// only with at least TTL/5 of lease validity left (2 s of a 10 s lease), as the applier starts
+	// a batch: renewals every TTL/3 keep more than that for a healthy holder, and one whose
+	// renewals fail, or that wakes from a freeze, stops first.
+	minSideEffectWindowDivisor = 5
 )
 
 // Config is what the coordinator needs. Lease is the coordinator lease, kept alive by the caller,
@@ -44,6 +49,15 @@ type Config struct {
 	PartitionTargetBytes int64
 	PollInterval         time.Duration
 	Log                  *zap.Logger
+
+	// Kept is Lease's Keeper (nil when the caller renews it otherwise, as tests do): side effects
+	// outside the sync document start only within its validity and run under it as a deadline
+	// (see sideEffect).
+	Kept *lease.Kept
+	// AtCanWrite, when set, runs in the commit's unblock step the moment the destination's user
+	// write block is lifted, before anything else: tests make the first user write at canWrite
+	// there, which the sandbox (no write blocking) cannot otherwise place.
+	AtCanWrite func(ctx context.Context)
 }
 
 // Run does the coordinator's work until ctx ends (the lease is lost or the node stops). It returns
@@ -96,6 +110,11 @@ func (c *coordinator) step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if s.Owner != c.Lease.Owner || s.Epoch != c.Lease.Epoch {
+		// Taken over while this node was frozen or cut off: the sync document says so at no cost,
+		// before any step (those of the commit included) acts on the clusters.
+		return false, fmt.Errorf("the coordinator lease is held by %q at epoch %d: %w", s.Owner, s.Epoch, metadata.ErrDeposed)
+	}
 	switch s.State {
 	case metadata.StateCommitting:
 		return c.commit(ctx, s)
@@ -143,7 +162,9 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 	if s.Options.WriteBlocking != metadata.WriteBlockingNone && s.Options.WriteBlocking != "" {
 		// mongosync's write blocking: users cannot write to the destination until commit. The
 		// fleet's own writes pass, since its user must hold bypassWriteBlockingMode.
-		if err := SetUserWriteBlocking(ctx, c.Destination, true); err != nil {
+		if err := c.sideEffect(ctx, "blocking user writes on the destination", true, func(ctx context.Context) error {
+			return SetUserWriteBlocking(ctx, c.Destination, true)
+		}); err != nil {
 			return fmt.Errorf("blocking user writes on the destination (enableUserWriteBlocking %q): %w", s.Options.WriteBlocking, err)
 		}
 	}
@@ -248,14 +269,20 @@ func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collec
 		}
 	}
 	e.Partitions = len(ranges)
-	if err := c.Meta.PutCatalogEntry(ctx, e); err != nil {
+	err := c.sideEffect(ctx, "recording the partitions of "+ns, true, func(ctx context.Context) error {
+		if err := c.Meta.PutCatalogEntry(ctx, e); err != nil {
+			return err
+		}
+		if err := c.Partitions.Replace(ctx, ns, ranges); err != nil {
+			return err
+		}
+		if err := c.Meta.MarkPartitioned(ctx, e.ID, len(ranges)); err != nil {
+			return fmt.Errorf("recording the partitions of %s: %w", ns, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return e, err
-	}
-	if err := c.Partitions.Replace(ctx, ns, ranges); err != nil {
-		return e, err
-	}
-	if err := c.Meta.MarkPartitioned(ctx, e.ID, len(ranges)); err != nil {
-		return e, fmt.Errorf("recording the partitions of %s: %w", ns, err)
 	}
 	e.Partitioned = true
 	c.Log.Debug("cataloged", zap.String("ns", ns), zap.Int("partitions", len(ranges)), zap.Int64("estimatedBytes", e.EstimatedBytes))
@@ -281,7 +308,9 @@ func (c *coordinator) createCollection(ctx context.Context, e metadata.CatalogEn
 			cmd = append(cmd, bson.E{Key: el.Key(), Value: el.Value()})
 		}
 	}
-	err := c.Destination.Database(e.DB).RunCommand(ctx, cmd).Err()
+	err := c.sideEffect(ctx, "creating "+e.DB+"."+e.Coll, true, func(ctx context.Context) error {
+		return c.Destination.Database(e.DB).RunCommand(ctx, cmd).Err()
+	})
 	var ce mongo.CommandError
 	if errors.As(err, &ce) && ce.Code == namespaceExists {
 		return nil
@@ -367,11 +396,47 @@ func (c *coordinator) createIndexes(ctx context.Context, entries []metadata.Cata
 		if len(specs) == 0 {
 			continue
 		}
-		err = c.Destination.Database(e.DB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: e.Coll}, {Key: "indexes", Value: specs}}).Err()
+		// Not bounded by the lease's validity: a build may take longer than the TTL, is cancelled
+		// with the lease's context when the lease is lost, and a successor skips what exists.
+		err = c.sideEffect(ctx, "building indexes on "+e.DB+"."+e.Coll, false, func(ctx context.Context) error {
+			return c.Destination.Database(e.DB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: e.Coll}, {Key: "indexes", Value: specs}}).Err()
+		})
 		if err != nil {
 			return built, fmt.Errorf("building %d index(es) on %s.%s: %w", len(specs), e.DB, e.Coll, err)
 		}
 		built += len(specs)
 	}
 	return built, nil
+}
+
+// sideEffect runs fn, a write that the sync document's fence does not cover (catalog and partition
+// documents, collections, indexes and write blocking on the clusters, the applier's checkpoint),
+// only while this coordinator still holds its lease: a coordinator frozen and replaced must not
+// rewrite partitions, the catalog or a commit's write blocks once it wakes up. Such writes cannot
+// be made conditional on the lease in the same update (they touch other documents and clusters),
+// so instead:
+//   - on this node's monotonic clock, the lease must be valid for at least TTL/5 more (a process
+//     that wakes from a freeze is already past it, before its Keeper has noticed);
+//   - the server must still say the lease is held, live, at this epoch (read right before);
+//   - when bounded, fn runs with the lease's validity as its deadline, so it is not sent after it.
+//
+// What remains is a write already on the wire when the lease lapses, as for the applier's data
+// writes; every such write is redone or undone by a successor's same step. A refusal wraps
+// metadata.ErrDeposed, which ends Run.
+func (c *coordinator) sideEffect(ctx context.Context, what string, bounded bool, fn func(context.Context) error) error {
+	if c.Kept != nil {
+		until := c.Kept.ValidUntil()
+		if left := time.Until(until); left < c.Lease.TTL/minSideEffectWindowDivisor {
+			return fmt.Errorf("%s: the coordinator lease is valid for %s more, too little to start: %w", what, left.Round(time.Millisecond), metadata.ErrDeposed)
+		}
+		if bounded {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, until)
+			defer cancel()
+		}
+	}
+	if err := c.Meta.CheckLease(ctx, c.Lease); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fn(ctx)
 }

@@ -108,7 +108,7 @@ func TestReverseAppliesTheDestinationsWritesToTheOldSource(t *testing.T) {
 	defer kept.Stop()
 	go func() {
 		_ = applier.Run(ctx, applier.Config{Source: dst, Destination: src, Meta: meta, Filter: s.Options.Filter(namespace.DefaultMetadataDB),
-			Mode: applier.ModeOplog, Log: zap.NewNop()}, kept)
+			Mode: applier.ModeOplog, Reversed: true, Log: zap.NewNop()}, kept)
 	}()
 	latest, err := clusterclock.Now(ctx, dst)
 	if err != nil {

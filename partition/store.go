@@ -78,9 +78,28 @@ func NewStore(coll *mongo.Collection, syncID string) *Store {
 // Replace writes ns's partitions, one per range in order, after deleting any it had: a coordinator
 // that died while writing them left an incomplete set, and no worker claims partitions before the
 // coordinator finishes the catalog phase.
+//
+// It never deletes a partition holding copied work (a checkpoint, or done): such a partition means
+// the copy phase has begun, so a caller that still re-splits is a coordinator that was replaced and
+// has not noticed. Replace then deletes only the partitions without copied work and refuses,
+// writing nothing.
 func (s *Store) Replace(ctx context.Context, ns string, ranges []Range) error {
-	if _, err := s.coll.DeleteMany(ctx, bson.D{{Key: "sync", Value: s.syncID}, {Key: "ns", Value: ns}}); err != nil {
+	mine := bson.D{{Key: "sync", Value: s.syncID}, {Key: "ns", Value: ns}}
+	uncopied := append(mine,
+		bson.E{Key: "done", Value: bson.D{{Key: "$ne", Value: true}}},
+		bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "docsCopied", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "docsCopied", Value: bson.D{{Key: "$lte", Value: 0}}}},
+		}})
+	if _, err := s.coll.DeleteMany(ctx, uncopied); err != nil {
 		return fmt.Errorf("clearing the partitions of %s: %w", ns, err)
+	}
+	kept, err := s.coll.CountDocuments(ctx, mine)
+	if err != nil {
+		return fmt.Errorf("clearing the partitions of %s: %w", ns, err)
+	}
+	if kept > 0 {
+		return fmt.Errorf("refusing to split %s into partitions again: %d of its partitions hold copied work (the copy has begun)", ns, kept)
 	}
 	docs := make([]any, len(ranges))
 	for i, r := range ranges {

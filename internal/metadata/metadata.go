@@ -216,3 +216,18 @@ func (m *DB) UpdateSync(ctx context.Context, l lease.Lease, update bson.D) error
 func (m *DB) SetPhase(ctx context.Context, l lease.Lease, phase string, set ...bson.E) error {
 	return m.UpdateSync(ctx, l, bson.D{{Key: "$set", Value: append(bson.D{{Key: "phase", Value: phase}}, set...)}})
 }
+
+// CheckLease returns ErrDeposed unless l (the coordinator lease) is still held, live, at its epoch,
+// as the server judges it now. The coordinator calls it right before a side effect that no fenced
+// update of the sync document can carry (partitions, catalog, DDL, write blocking).
+func (m *DB) CheckLease(ctx context.Context, l lease.Lease) error {
+	filter := append(bson.D{{Key: "_id", Value: m.SyncID}}, l.Fence()...)
+	err := m.Syncs().FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return ErrDeposed
+	}
+	if err != nil {
+		return fmt.Errorf("checking the coordinator lease of sync %q: %w", m.SyncID, err)
+	}
+	return nil
+}

@@ -354,7 +354,7 @@ type node struct {
 	sync atomic.Pointer[metadata.Sync] // the sync document, as last read
 
 	stateMu      sync.Mutex
-	stateChanged chan struct{} // closed (and replaced) when the sync's state or phase changes
+	stateChanged chan struct{} // closed (and replaced) when the sync's state, phase or direction changes
 }
 
 // watchState keeps n.sync current.
@@ -375,7 +375,7 @@ func (n *node) watchState(ctx context.Context) {
 			continue
 		}
 		old := n.sync.Swap(&s)
-		if old.State != s.State || old.Phase != s.Phase {
+		if old.State != s.State || old.Phase != s.Phase || old.Reversed != s.Reversed {
 			n.stateMu.Lock()
 			close(n.stateChanged)
 			n.stateChanged = make(chan struct{})
@@ -400,7 +400,7 @@ func (n *node) coordinate(ctx context.Context, stop <-chan struct{}) {
 			}
 		}()
 		return coordinator.Run(ctx, coordinator.Config{
-			Source: n.source, Destination: n.destination, Meta: n.meta, Partitions: n.partitions, Lease: kept.Lease(),
+			Source: n.source, Destination: n.destination, Meta: n.meta, Partitions: n.partitions, Lease: kept.Lease(), Kept: kept,
 			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, PartitionTargetBytes: n.cfg.PartitionTargetBytes,
 			Log: n.log.Named("coordinator"),
 		})
@@ -437,12 +437,20 @@ func (n *node) apply(ctx context.Context, stop <-chan struct{}) {
 			}
 			done := make(chan struct{})
 			c := n.clusters(s)
+			// The applier's clients are for s's direction: it stops once the sync has another (a
+			// reverse this node saw only as RUNNING before and after, between two polls).
+			sameDirection := func(now *metadata.Sync) bool { return applying(now) && now.Reversed == s.Reversed }
 			err := applier.Run(ctx, applier.Config{
 				Source: c.source, Destination: c.destination, Writes: c.destinationWrites, Meta: n.meta,
-				Filter: s.Options.Filter(n.cfg.MetadataDB), Mode: n.cfg.ChangeSource,
-				Lanes: n.cfg.ApplyLanes, Stop: n.whileSync(applying, stop, done), Log: n.log.Named("applier"),
+				Filter: s.Options.Filter(n.cfg.MetadataDB), Mode: n.cfg.ChangeSource, Reversed: s.Reversed,
+				Lanes: n.cfg.ApplyLanes, Stop: n.whileSync(sameDirection, stop, done), Log: n.log.Named("applier"),
 			}, kept)
 			close(done)
+			if errors.Is(err, applier.ErrDirectionChanged) {
+				// This node's view of the sync is older than the applier's: read it again.
+				sleepOrStop(ctx, stop, statePollInterval)
+				continue
+			}
 			if err != nil {
 				return err
 			}
