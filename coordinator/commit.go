@@ -69,7 +69,7 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 		return true, c.setCommit(ctx, metadata.CommitStepRestore)
 
 	case metadata.CommitStepRestore:
-		restored, err := RestoreDeferred(ctx, c.Meta, destination, c.Log)
+		restored, err := RestoreDeferred(ctx, c.Meta, source, destination, c.Log)
 		if err != nil {
 			return false, err
 		}
