@@ -18,10 +18,54 @@ import (
 	"github.com/fleetsync/fleetsync/internal/verify"
 )
 
-// commit carries out one step of the cut-over (metadata.CommitStep*) and records the next. Each step
+// maxCommitStepAttempts bounds the retries of the commit's steps before the destination is
+// writable (block, catchUp, restore, verify): a step that fails this many times in a row (an error
+// from a cluster, or the applier failing before the commit point) fails the commit, which unblocks
+// the source and returns to RUNNING, instead of holding the source blocked for ever. Attempts are
+// errorBackoff (2 s) apart and each may wait out the driver's server selection, so a step fails the
+// commit after at least 18 s of failing without a break, long enough for a replica set election. A
+// uniqueness the data violates is not retried at all.
+const maxCommitStepAttempts = 10
+
+// boundedCommitSteps are the steps whose failures count towards maxCommitStepAttempts.
+var boundedCommitSteps = map[string]bool{
+	metadata.CommitStepBlock: true, metadata.CommitStepCatchUp: true,
+	metadata.CommitStepRestore: true, metadata.CommitStepVerify: true,
+}
+
+// commit carries out one step of the cut-over and bounds its retries: a step that keeps failing, or
+// a uniqueness the destination's documents violate, fails the commit (failCommit).
+func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error) {
+	advanced, err := c.commitStep(ctx, s)
+	if s.Commit == nil || !boundedCommitSteps[s.Commit.Step] || ctx.Err() != nil || errors.Is(err, metadata.ErrDeposed) {
+		return advanced, err
+	}
+	if err == nil {
+		if !advanced && s.Commit.FailedAttempts > 0 {
+			// The step got past its failure and waits again (catchUp): a later failure counts from one.
+			return false, c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "commit.failedAttempts", Value: 0}}}})
+		}
+		return advanced, nil
+	}
+	if errors.Is(err, ErrUniquenessViolated) {
+		return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: %v; the sync is RUNNING again with the index non-unique, "+
+			"as during the sync; make those documents unique on the source, then call /commit again", err))
+	}
+	attempts := s.Commit.FailedAttempts + 1
+	if attempts < maxCommitStepAttempts {
+		if uerr := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "commit.failedAttempts", Value: attempts}}}}); uerr != nil {
+			return false, fmt.Errorf("%w; and counting the attempt failed: %v", err, uerr)
+		}
+		return false, fmt.Errorf("the commit's %s step failed (attempt %d of %d): %w", s.Commit.Step, attempts, maxCommitStepAttempts, err)
+	}
+	return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: its %s step failed %d times in a row, the last time: %v; "+
+		"the sync is RUNNING again; fix the cause, then call /commit again", s.Commit.Step, attempts, err))
+}
+
+// commitStep carries out one step of the cut-over (metadata.CommitStep*) and records the next. Each step
 // can be redone by a new coordinator: blocking writes and taking the commit point again only moves the
 // point later, restoring skips what is restored, and verifying again compares again.
-func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error) {
+func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, error) {
 	source, destination := c.clusters(s)
 	cm := s.Commit
 	if cm == nil {
@@ -69,7 +113,7 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 		return true, c.setCommit(ctx, metadata.CommitStepRestore)
 
 	case metadata.CommitStepRestore:
-		restored, err := RestoreDeferred(ctx, c.Meta, source, destination, c.Log)
+		restored, err := restorer{meta: c.Meta, source: source, destination: destination, log: c.Log, afterDrop: c.afterIndexDrop}.restore(ctx)
 		if err != nil {
 			return false, err
 		}
@@ -111,9 +155,11 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 	return false, nil
 }
 
-// setCommit moves the commit to step, with more fields to set, under the coordinator lease.
+// setCommit moves the commit to step, with more fields to set, under the coordinator lease. The new
+// step starts with no failed attempts.
 func (c *coordinator) setCommit(ctx context.Context, step string, set ...bson.E) error {
-	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: append(bson.D{{Key: "commit.step", Value: step}}, set...)}})
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: append(bson.D{{Key: "commit.step", Value: step},
+		{Key: "commit.failedAttempts", Value: 0}}, set...)}})
 }
 
 // writesAfterPoint fails the commit when the applier has applied a write to the sync's namespaces
@@ -135,20 +181,34 @@ func (c *coordinator) writesAfterPoint(ctx context.Context, s metadata.Sync, ck 
 }
 
 // failCommit ends a commit that must not complete: the source's write block (if the commit set one)
-// is lifted, and the sync goes back to RUNNING with the reason in commit.failure.
+// is lifted, the index settings the commit restored are deferred again (the applier goes on applying
+// events, which a unique index could stall on and a TTL index would race with), and the sync goes
+// back to RUNNING with the reason in commit.failure. If a part fails, the sync stays COMMITTING at
+// its step and the next attempt fails the commit again, so every part is redone until it is done.
 func (c *coordinator) failCommit(ctx context.Context, s metadata.Sync, msg string) error {
 	c.Log.Error(msg)
-	source, _ := c.clusters(s)
+	source, destination := c.clusters(s)
 	if s.Commit.SourceBlocked {
 		if err := SetUserWriteBlocking(ctx, source, false); err != nil {
 			return fmt.Errorf("%s; and lifting the source's write block failed: %w", msg, err)
+		}
+	}
+	if restoreBegun[s.Commit.Step] {
+		if _, err := (restorer{meta: c.Meta, destination: destination, log: c.Log, afterDrop: c.afterIndexDrop}).deferRestored(ctx); err != nil {
+			return fmt.Errorf("%s; and deferring the restored index settings again failed: %w", msg, err)
 		}
 	}
 	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "state", Value: metadata.StateRunning},
 		{Key: "commit.step", Value: metadata.CommitStepFailed},
 		{Key: "commit.failure", Value: msg},
+		{Key: "commit.failedAttempts", Value: 0},
 	}}})
+}
+
+// restoreBegun are the commit steps at which index settings may have been restored.
+var restoreBegun = map[string]bool{
+	metadata.CommitStepRestore: true, metadata.CommitStepVerify: true, metadata.CommitStepUnblock: true,
 }
 
 // verify compares the sync's namespaces on both sides: the embedded verifier, run once the source is

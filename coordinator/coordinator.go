@@ -44,6 +44,10 @@ type Config struct {
 	PartitionTargetBytes int64
 	PollInterval         time.Duration
 	Log                  *zap.Logger
+
+	// afterIndexDrop runs between an index's drop and its build in the commit (tests only; see
+	// restorer.afterDrop).
+	afterIndexDrop func(ns string, rb metadata.IndexRebuild) error
 }
 
 // Run does the coordinator's work until ctx ends (the lease is lost or the node stops). It returns

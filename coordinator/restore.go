@@ -66,7 +66,7 @@ type restorer struct {
 	log                 *zap.Logger
 	// afterDrop runs between an index's drop and its build (tests only: an error stands for a
 	// coordinator that dies there).
-	afterDrop func(ns, index string) error
+	afterDrop func(ns string, rb metadata.IndexRebuild) error
 }
 
 func (r restorer) restore(ctx context.Context) ([]string, error) {
@@ -324,7 +324,7 @@ func (r restorer) rebuild(ctx context.Context, ns namespace.Namespace, db *mongo
 	}
 	failpoint.Kill(failpoint.RestoreAfterDrop)
 	if r.afterDrop != nil {
-		if err := r.afterDrop(ns.String(), rb.Index); err != nil {
+		if err := r.afterDrop(ns.String(), rb); err != nil {
 			return err
 		}
 	}

@@ -30,7 +30,7 @@ var sourceIndexes = []bson.D{
 // must restore.
 func syncedPair(t *testing.T, ctx context.Context) (src, dst *mongo.Client, meta *metadata.DB) {
 	t.Helper()
-	src = sandboxtest.Connect(t, sandboxtest.Server(t, false))
+	src = sandboxtest.Connect(t, sandboxtest.Server(t, true))
 	dst = sandboxtest.Connect(t, sandboxtest.Server(t, false))
 	meta = metadata.Open(dst, namespace.DefaultMetadataDB, "default")
 	for _, c := range []*mongo.Client{src, dst} {
@@ -118,8 +118,8 @@ func TestRestoreAfterACrashBetweenDropAndRebuildBuildsTheSourcesIndex(t *testing
 
 	killed := errors.New("the coordinator died here")
 	dropped := ""
-	_, err := coordinator.RestoreDeferredAfterDrop(ctx, meta, src, dst, zap.NewNop(), func(n, index string) error {
-		dropped = index
+	_, err := coordinator.RestoreDeferredAfterDrop(ctx, meta, src, dst, zap.NewNop(), func(n string, rb metadata.IndexRebuild) error {
+		dropped = rb.Index
 		return killed
 	})
 	if !errors.Is(err, killed) || dropped == "" {
