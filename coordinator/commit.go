@@ -48,8 +48,8 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 		return advanced, nil
 	}
 	if errors.Is(err, ErrUniquenessViolated) {
-		return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: %v; the sync is RUNNING again with the index non-unique, "+
-			"as during the sync; make those documents unique on the source, then call /commit again", err))
+		return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: %v; the sync is RUNNING again, the index non-unique as during the sync; "+
+			"resolve the duplicate keys on the destination, then call /commit again", err))
 	}
 	attempts := s.Commit.FailedAttempts + 1
 	if attempts < maxCommitStepAttempts {
@@ -115,6 +115,13 @@ func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, er
 	case metadata.CommitStepRestore:
 		restored, err := restorer{meta: c.Meta, source: source, destination: destination, log: c.Log, afterDrop: c.afterIndexDrop}.restore(ctx)
 		if err != nil {
+			if len(restored) > 0 {
+				// What this attempt did restore stays listed; the next attempt skips it.
+				if uerr := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
+					{Key: "commit.restored", Value: append(cm.Restored, restored...)}}}}); uerr != nil {
+					return false, fmt.Errorf("%w; and recording what was restored failed: %v", err, uerr)
+				}
+			}
 			return false, err
 		}
 		next := metadata.CommitStepUnblock

@@ -112,6 +112,9 @@ func TestCommitWhoseRestoreKeepsFailingEndsRunningWithSettingsDeferredAgain(t *t
 	if !strings.Contains(s.Commit.Failure, "restore step failed 10 times") || !strings.Contains(s.Commit.Failure, unreachable.Error()) {
 		t.Errorf("commit.failure does not say which step failed, how often and why: %q", s.Commit.Failure)
 	}
+	if strings.Join(s.Commit.Restored, "; ") != "crm.people email_1: unique (rebuilt)" {
+		t.Errorf("commit.restored %q; want the setting restored before the failure listed", s.Commit.Restored)
+	}
 	if attempts != coordinator.MaxCommitStepAttempts {
 		t.Errorf("the failing rebuild was attempted %d times, want %d", attempts, coordinator.MaxCommitStepAttempts)
 	}
