@@ -51,14 +51,6 @@ func RestoreDeferred(ctx context.Context, meta *metadata.DB, source, destination
 	return restorer{meta: meta, source: source, destination: destination, log: log}.restore(ctx)
 }
 
-// DeferRestored undoes the restore of a commit that failed: every setting the commit put back (the
-// entries' Restored lists) is taken out of the destination's index again, by the means the sync
-// used (unique left out, TTL at its maximum), and recorded as deferred; a rebuild cut short is
-// finished in the sync-time form. It returns one line per index changed.
-func DeferRestored(ctx context.Context, meta *metadata.DB, destination *mongo.Client, log *zap.Logger) ([]string, error) {
-	return restorer{meta: meta, destination: destination, log: log}.deferRestored(ctx)
-}
-
 // restorer changes index settings on the destination, recording each change in the catalog.
 type restorer struct {
 	meta                *metadata.DB
@@ -102,7 +94,7 @@ func (r restorer) restoreEntry(ctx context.Context, e metadata.CatalogEntry) ([]
 	for _, rb := range e.Rebuilding {
 		change, deferred := changes[rb.Index]
 		if err := r.rebuild(ctx, ns, db, e.ID, rb); err != nil {
-			return done, fmt.Errorf("restoring %s on index %s of %s: %w", describeChange(change), rb.Index, ns, err)
+			return done, fmt.Errorf("rebuilding index %s of %s: %w", rb.Index, ns, err)
 		}
 		if rb.Deferring || !deferred {
 			if err := r.meta.FinishRebuild(ctx, e.ID, rb.Index); err != nil {
@@ -369,7 +361,10 @@ func createIndex(ctx context.Context, db *mongo.Database, coll string, spec bson
 	return db.RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: bson.A{want}}}).Err()
 }
 
-// deferRestored: see DeferRestored.
+// deferRestored undoes the restore of a commit that failed: every setting the commit put back (the
+// entries' Restored lists) is taken out of the destination's index again, by the means the sync
+// used (unique left out, TTL at its maximum), and recorded as deferred; a rebuild cut short is
+// finished in the sync-time form. It returns one line per index changed.
 func (r restorer) deferRestored(ctx context.Context) ([]string, error) {
 	entries, err := r.meta.Catalog(ctx)
 	if err != nil {
