@@ -18,10 +18,62 @@ import (
 	"github.com/fleetsync/fleetsync/internal/verify"
 )
 
-// commit carries out one step of the cut-over (metadata.CommitStep*) and records the next. Each step
+// maxCommitStepAttempts bounds the retries of the commit's steps before the destination is
+// writable (block, catchUp, restore, verify): a step that fails this many times in a row (an error
+// from a cluster, or the applier failing before the commit point) fails the commit, which unblocks
+// the source and returns to RUNNING, instead of holding the source blocked for ever. Attempts are
+// errorBackoff (2 s) apart and each may wait out the driver's server selection, so a step fails the
+// commit after at least 18 s of failing without a break, long enough for a replica set election. A
+// uniqueness the data violates is not retried at all.
+const maxCommitStepAttempts = 10
+
+// errApplierStopped says change event application stopped for good (a terminal applier error, such
+// as an oplog that rolled over) before it reached the commit point: the commit fails at once.
+var errApplierStopped = errors.New("change event application stopped for good before the commit point")
+
+// boundedCommitSteps are the steps whose failures count towards maxCommitStepAttempts.
+var boundedCommitSteps = map[string]bool{
+	metadata.CommitStepBlock: true, metadata.CommitStepCatchUp: true,
+	metadata.CommitStepRestore: true, metadata.CommitStepVerify: true,
+}
+
+// commit carries out one step of the cut-over and bounds its retries: a step that keeps failing, or
+// a uniqueness the destination's documents violate, fails the commit (failCommit).
+func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error) {
+	advanced, err := c.commitStep(ctx, s)
+	if s.Commit == nil || !boundedCommitSteps[s.Commit.Step] || ctx.Err() != nil || errors.Is(err, metadata.ErrDeposed) {
+		return advanced, err
+	}
+	if err == nil {
+		if !advanced && s.Commit.FailedAttempts > 0 {
+			// The step got past its failure and waits again (catchUp): a later failure counts from one.
+			return false, c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "commit.failedAttempts", Value: 0}}}})
+		}
+		return advanced, nil
+	}
+	if errors.Is(err, errApplierStopped) {
+		return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: %v; the sync is RUNNING again, but cannot be committed: "+
+			"start a new sync", err))
+	}
+	if errors.Is(err, ErrUniquenessViolated) {
+		return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: %v; the sync is RUNNING again, the index non-unique as during the sync; "+
+			"resolve the duplicate keys on the destination, then call /commit again", err))
+	}
+	attempts := s.Commit.FailedAttempts + 1
+	if attempts < maxCommitStepAttempts {
+		if uerr := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "commit.failedAttempts", Value: attempts}}}}); uerr != nil {
+			return false, fmt.Errorf("%w; and counting the attempt failed: %v", err, uerr)
+		}
+		return false, fmt.Errorf("the commit's %s step failed (attempt %d of %d): %w", s.Commit.Step, attempts, maxCommitStepAttempts, err)
+	}
+	return true, c.failCommit(ctx, s, fmt.Sprintf("commit failed: its %s step failed %d times in a row, the last time: %v; "+
+		"the sync is RUNNING again; fix the cause, then call /commit again", s.Commit.Step, attempts, err))
+}
+
+// commitStep carries out one step of the cut-over (metadata.CommitStep*) and records the next. Each step
 // can be redone by a new coordinator: blocking writes and taking the commit point again only moves the
 // point later, restoring skips what is restored, and verifying again compares again.
-func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error) {
+func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, error) {
 	source, destination := c.clusters(s)
 	cm := s.Commit
 	if cm == nil {
@@ -30,7 +82,9 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 	switch cm.Step {
 	case metadata.CommitStepBlock:
 		if s.Options.BlocksSource() {
-			if err := SetUserWriteBlocking(ctx, source, true); err != nil {
+			if err := c.sideEffect(ctx, "blocking user writes on the source", true, func(ctx context.Context) error {
+				return SetUserWriteBlocking(ctx, source, true)
+			}); err != nil {
 				return false, fmt.Errorf("blocking user writes on the source: %w", err)
 			}
 		}
@@ -56,6 +110,10 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 			return false, err
 		}
 		if !ok || ck.Position == nil || ck.Position.TS.Before(cm.Point) {
+			if ck.Terminal != "" {
+				// No applier will read another event: waiting, or retrying, cannot help.
+				return false, fmt.Errorf("%w: %s", errApplierStopped, ck.Terminal)
+			}
 			if ck.Error != "" {
 				// Said in /progress (fleet.error) rather than waited on silently.
 				return false, fmt.Errorf("the commit waits for the applier to reach the commit point, and the applier fails: %s", ck.Error)
@@ -69,8 +127,15 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 		return true, c.setCommit(ctx, metadata.CommitStepRestore)
 
 	case metadata.CommitStepRestore:
-		restored, err := RestoreDeferred(ctx, c.Meta, destination, c.Log)
+		restored, err := c.restorer(source, destination).restore(ctx)
 		if err != nil {
+			if len(restored) > 0 {
+				// What this attempt did restore stays listed; the next attempt skips it.
+				if uerr := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
+					{Key: "commit.restored", Value: append(cm.Restored, restored...)}}}}); uerr != nil {
+					return false, fmt.Errorf("%w; and recording what was restored failed: %v", err, uerr)
+				}
+			}
 			return false, err
 		}
 		next := metadata.CommitStepUnblock
@@ -117,9 +182,11 @@ func (c *coordinator) commit(ctx context.Context, s metadata.Sync) (bool, error)
 	return false, nil
 }
 
-// setCommit moves the commit to step, with more fields to set, under the coordinator lease.
+// setCommit moves the commit to step, with more fields to set, under the coordinator lease. The new
+// step starts with no failed attempts.
 func (c *coordinator) setCommit(ctx context.Context, step string, set ...bson.E) error {
-	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: append(bson.D{{Key: "commit.step", Value: step}}, set...)}})
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: append(bson.D{{Key: "commit.step", Value: step},
+		{Key: "commit.failedAttempts", Value: 0}}, set...)}})
 }
 
 // writesAfterPoint fails the commit when the applier has applied a write to the sync's namespaces
@@ -140,21 +207,46 @@ func (c *coordinator) writesAfterPoint(ctx context.Context, s metadata.Sync, ck 
 	return true, c.failCommit(ctx, s, msg)
 }
 
+// restorer changes the destination's index settings for the commit, each change only while this
+// coordinator still holds its lease. Index builds are not bounded by the lease: they may take longer.
+func (c *coordinator) restorer(source, destination *mongo.Client) restorer {
+	return restorer{meta: c.Meta, source: source, destination: destination, log: c.Log, afterDrop: c.afterIndexDrop,
+		guard: func(ctx context.Context, what string, fn func(context.Context) error) error {
+			return c.sideEffect(ctx, what, false, fn)
+		}}
+}
+
 // failCommit ends a commit that must not complete: the source's write block (if the commit set one)
-// is lifted, and the sync goes back to RUNNING with the reason in commit.failure.
+// is lifted, the index settings the commit restored are deferred again (the applier goes on applying
+// events, which a unique index could stall on and a TTL index would race with), and the sync goes
+// back to RUNNING with the reason in commit.failure. If a part fails, the sync stays COMMITTING at
+// its step and the next attempt fails the commit again, so every part is redone until it is done.
 func (c *coordinator) failCommit(ctx context.Context, s metadata.Sync, msg string) error {
 	c.Log.Error(msg)
-	source, _ := c.clusters(s)
+	source, destination := c.clusters(s)
 	if s.Commit.SourceBlocked {
-		if err := SetUserWriteBlocking(ctx, source, false); err != nil {
+		if err := c.sideEffect(ctx, "lifting the source's write block", true, func(ctx context.Context) error {
+			return SetUserWriteBlocking(ctx, source, false)
+		}); err != nil {
 			return fmt.Errorf("%s; and lifting the source's write block failed: %w", msg, err)
+		}
+	}
+	if restoreBegun[s.Commit.Step] {
+		if _, err := c.restorer(source, destination).deferRestored(ctx); err != nil {
+			return fmt.Errorf("%s; and deferring the restored index settings again failed: %w", msg, err)
 		}
 	}
 	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "state", Value: metadata.StateRunning},
 		{Key: "commit.step", Value: metadata.CommitStepFailed},
 		{Key: "commit.failure", Value: msg},
+		{Key: "commit.failedAttempts", Value: 0},
 	}}})
+}
+
+// restoreBegun are the commit steps at which index settings may have been restored.
+var restoreBegun = map[string]bool{
+	metadata.CommitStepRestore: true, metadata.CommitStepVerify: true, metadata.CommitStepUnblock: true,
 }
 
 // verify compares the sync's namespaces on both sides: the embedded verifier, run once the source is

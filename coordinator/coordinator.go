@@ -58,6 +58,9 @@ type Config struct {
 	// write block is lifted, before anything else: tests make the first user write at canWrite
 	// there, which the sandbox (no write blocking) cannot otherwise place.
 	AtCanWrite func(ctx context.Context)
+	// afterIndexDrop runs between an index's drop and its build in the commit (tests only; see
+	// restorer.afterDrop).
+	afterIndexDrop func(ns string, rb metadata.IndexRebuild) error
 }
 
 // Run does the coordinator's work until ctx ends (the lease is lost or the node stops). It returns
@@ -101,7 +104,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 type coordinator struct {
 	Config
-	reportedFailures bool
+	// reportedFailures is the count of given-up partitions last said in the sync's error.
+	reportedFailures int64
 }
 
 // step does one round of the current phase's work, and says whether the phase changed.
@@ -328,12 +332,19 @@ func (c *coordinator) watchCopy(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if failed > 0 && !c.reportedFailures {
-		c.reportedFailures = true
-		msg := fmt.Sprintf("%d partition(s) failed %d times and are no longer retried; see lastError in %s.%s",
-			failed, partition.MaxAttempts, c.Meta.Name(), metadata.CollPartitions)
-		c.Log.Error(msg)
-		return false, c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: msg}}}})
+	if failed != c.reportedFailures {
+		// Said once per change of the count: new failures, or a user's retry (which clears it).
+		msg := ""
+		if failed > 0 {
+			msg = fmt.Sprintf("%d partition(s) failed %d times and are no longer retried; see fleet.failedPartitions in /progress, "+
+				"fix the cause, then POST /api/v1/fleet/partitions/retry", failed, partition.MaxAttempts)
+			c.Log.Error(msg)
+		}
+		if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: msg}}}}); err != nil {
+			return false, err
+		}
+		c.reportedFailures = failed
+		return false, nil
 	}
 	if left > 0 {
 		return false, nil

@@ -228,6 +228,34 @@ func deposedCoordinatorChangesNothing(t *testing.T, mode string) {
 		}
 	})
 
+	t.Run("commit: no index is dropped, built or changed by the restore", func(t *testing.T) {
+		t.Parallel()
+		r := newDeposedRig(t, mode, bson.D{{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
+			{Key: "options", Value: metadata.Options{}},
+			{Key: "commit", Value: metadata.Commit{Step: metadata.CommitStepRestore, Point: primitive.Timestamp{T: 1, I: 1}}}})
+		// shop.orders' unique index a_1, built non-unique during the sync and waiting for the commit.
+		unique := mustMarshal(t, bson.D{{Key: "v", Value: 2}, {Key: "key", Value: bson.D{{Key: "a", Value: 1}}}, {Key: "name", Value: "a_1"}, {Key: "unique", Value: true}})
+		if err := r.meta.PutCatalogEntry(ctx, metadata.CatalogEntry{ID: metadata.CatalogID("default", "shop.orders"),
+			Sync: "default", DB: "shop", Coll: "orders", Indexes: []bson.Raw{unique}, Partitioned: true,
+			Deferred: []metadata.DeferredIndexChange{{Index: "a_1", Unique: true}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.dst.Database("shop").Collection("orders").Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys: bson.D{{Key: "a", Value: 1}}, Options: options.Index().SetName("a_1")}); err != nil {
+			t.Fatal(err)
+		}
+		before, sentBefore := r.snapshot(t, metadata.CollCatalog), len(r.sent.Sent("", "shop", ""))
+		r.runDeposed(t)
+		for _, cmd := range r.sent.Sent("", "shop", "")[sentBefore:] {
+			if cmd.Name == "dropIndexes" || cmd.Name == "createIndexes" || cmd.Name == "collMod" {
+				t.Errorf("the deposed coordinator sent %v", cmd.Body)
+			}
+		}
+		if after := r.snapshot(t, metadata.CollCatalog); !sameDocs(before, after) {
+			t.Errorf("the deposed coordinator changed the catalog:\nbefore %v\nafter  %v", before, after)
+		}
+	})
+
 	t.Run("reverse: the applier's checkpoint stays", func(t *testing.T) {
 		t.Parallel()
 		r := newDeposedRig(t, mode, bson.D{{Key: "state", Value: metadata.StateReversing}, {Key: "phase", Value: metadata.PhaseApply},

@@ -57,7 +57,7 @@ func TestRestoreDeferredRebuildsIndexesOnce(t *testing.T) {
 		}
 	}
 
-	first, err := coordinator.RestoreDeferred(ctx, meta, dst, zap.NewNop())
+	first, err := coordinator.RestoreDeferred(ctx, meta, dst, dst, zap.NewNop())
 	// Entries go in namespace order: crm.dupes fails before crm.people is touched.
 	if err == nil || !strings.Contains(err.Error(), "restoring unique on index email_1 of crm.dupes") || len(first) != 0 {
 		t.Fatalf("a uniqueness the documents violate: %v (restored %v)", err, first)
@@ -69,7 +69,7 @@ func TestRestoreDeferredRebuildsIndexesOnce(t *testing.T) {
 	if _, err := dupes.DeleteOne(ctx, bson.D{{Key: "_id", Value: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	restored, err := coordinator.RestoreDeferred(ctx, meta, dst, zap.NewNop())
+	restored, err := coordinator.RestoreDeferred(ctx, meta, dst, dst, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRestoreDeferredRebuildsIndexesOnce(t *testing.T) {
 			t.Fatalf("%s still lists deferred settings after the restore: %+v", e.ID, e.Deferred)
 		}
 	}
-	if again, err := coordinator.RestoreDeferred(ctx, meta, dst, zap.NewNop()); err != nil || len(again) != 0 {
+	if again, err := coordinator.RestoreDeferred(ctx, meta, dst, dst, zap.NewNop()); err != nil || len(again) != 0 {
 		t.Fatalf("a third run: %v, %v; want nothing to do", again, err)
 	}
 }

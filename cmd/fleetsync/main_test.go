@@ -114,7 +114,14 @@ func (b *lockedBuffer) String() string {
 
 func startBackground(t *testing.T, args ...string) *background {
 	t.Helper()
+	return startBackgroundEnv(t, nil, args...)
+}
+
+// startBackgroundEnv is startBackground with more environment variables (KEY=value) for the process.
+func startBackgroundEnv(t *testing.T, env []string, args ...string) *background {
+	t.Helper()
 	cmd := fleetsync(context.Background(), args...)
+	cmd.Env = append(cmd.Env, env...)
 	// An os.Pipe the test owns, not cmd.StdoutPipe: Wait (called as soon as the process exits)
 	// closes a StdoutPipe, and with it whatever the process printed last and the test has not read
 	// yet (a summary line printed just before exiting). This pipe's read end stays readable to EOF.

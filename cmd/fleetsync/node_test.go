@@ -58,11 +58,17 @@ func freePort(t *testing.T) int {
 // startNode starts a node of the fleet syncing c, and waits until it has joined.
 func startNode(t *testing.T, c sandboxtest.Clusters, name string, extra ...string) *fleetNode {
 	t.Helper()
+	return startNodeEnv(t, c, name, nil, extra...)
+}
+
+// startNodeEnv is startNode with more environment variables for the node (a failpoint).
+func startNodeEnv(t *testing.T, c sandboxtest.Clusters, name string, env []string, extra ...string) *fleetNode {
+	t.Helper()
 	port := freePort(t)
 	args := append([]string{"--cluster0", c.Source, "--cluster1", c.Destination, "--name", name,
 		"--port", strconv.Itoa(port), "--lease-ttl", testLeaseTTL, "--partition-size", testPartitionSize,
 		"--batch-docs", testBatchDocs, "--workers", testWorkers, "--server-selection-timeout", "2s", "--sandbox"}, extra...)
-	b := startBackground(t, args...)
+	b := startBackgroundEnv(t, env, args...)
 	line := b.readLine(t)
 	if !strings.HasPrefix(line, "fleetsync node "+name+" ready: API http://127.0.0.1:"+strconv.Itoa(port)) {
 		t.Fatalf("node %s printed %q, want its ready line; stderr: %s", name, line, b.stderr.String())

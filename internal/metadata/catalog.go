@@ -29,6 +29,14 @@ type CatalogEntry struct {
 	Indexes []bson.Raw `bson:"indexes"`
 	// Deferred lists the index settings left out on the destination until commit.
 	Deferred []DeferredIndexChange `bson:"deferred,omitempty"`
+	// Restored lists the deferred settings a commit has put back. A commit that fails afterwards
+	// takes them out again (and moves them back to Deferred), so that the applier, which runs on,
+	// never stalls on a uniqueness or has documents expired under it.
+	Restored []DeferredIndexChange `bson:"restored,omitempty"`
+	// Rebuilding lists the indexes being dropped and built again, each with the exact spec to build.
+	// A record is written before the drop and removed after the build, so a coordinator that dies in
+	// between leaves its successor what to build: the destination alone would show nothing.
+	Rebuilding []IndexRebuild `bson:"rebuilding,omitempty"`
 
 	EstimatedDocs  int64 `bson:"estimatedDocs"`
 	EstimatedBytes int64 `bson:"estimatedBytes"`
@@ -45,6 +53,15 @@ type DeferredIndexChange struct {
 	Index              string `bson:"index" json:"index"`
 	Unique             bool   `bson:"unique,omitempty" json:"unique,omitempty"`
 	ExpireAfterSeconds *int64 `bson:"expireAfterSeconds,omitempty" json:"expireAfterSeconds,omitempty"`
+}
+
+// IndexRebuild is an index dropped to be built again with Spec (listIndexes' shape, version and
+// namespace fields left out). Deferring marks a rebuild into the sync-time form (unique left out, TTL
+// at its maximum) for a commit that failed; otherwise Spec is the source's index, restored by commit.
+type IndexRebuild struct {
+	Index     string   `bson:"index"`
+	Spec      bson.Raw `bson:"spec"`
+	Deferring bool     `bson:"deferring,omitempty"`
 }
 
 // CatalogID is the _id of ns's catalog entry in sync syncID.
@@ -215,6 +232,69 @@ func (m *DB) ForgetDeferred(ctx context.Context, ns, index string) error {
 	}
 	return nil
 }
+
+// StartRebuild records, before an index of the entry id is dropped, the spec it is to be built with.
+func (m *DB) StartRebuild(ctx context.Context, id string, r IndexRebuild) error {
+	coll := m.Collection(CollCatalog)
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "rebuilding", Value: bson.D{{Key: "index", Value: r.Index}}}}}}); err != nil {
+		return fmt.Errorf("recording the rebuild of index %s of %s: %w", r.Index, id, err)
+	}
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$push", Value: bson.D{{Key: "rebuilding", Value: r}}}}); err != nil {
+		return fmt.Errorf("recording the rebuild of index %s of %s: %w", r.Index, id, err)
+	}
+	return nil
+}
+
+// FinishRebuild removes the rebuild record of an index once it is built.
+func (m *DB) FinishRebuild(ctx context.Context, id, index string) error {
+	if _, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "rebuilding", Value: bson.D{{Key: "index", Value: index}}}}}}); err != nil {
+		return fmt.Errorf("clearing the rebuild record of index %s of %s: %w", index, id, err)
+	}
+	return nil
+}
+
+// MarkRestored moves a deferred setting to Restored once commit has put it back (and drops the
+// index's rebuild record), in one update.
+func (m *DB) MarkRestored(ctx context.Context, id string, change DeferredIndexChange) error {
+	coll := m.Collection(CollCatalog)
+	// A record left by an earlier commit of the same index goes first: one record per index.
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "restored", Value: bson.D{{Key: "index", Value: change.Index}}}}}}); err != nil {
+		return fmt.Errorf("recording the restored settings of index %s of %s: %w", change.Index, id, err)
+	}
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+		{Key: "$pull", Value: bson.D{{Key: "deferred", Value: bson.D{{Key: "index", Value: change.Index}}},
+			{Key: "rebuilding", Value: bson.D{{Key: "index", Value: change.Index}}}}},
+		{Key: "$push", Value: bson.D{{Key: "restored", Value: change}}},
+	}); err != nil {
+		return fmt.Errorf("recording the restored settings of index %s of %s: %w", change.Index, id, err)
+	}
+	return nil
+}
+
+// MarkDeferred moves a restored setting back to Deferred once a failed commit has taken it out of
+// the destination's index again.
+func (m *DB) MarkDeferred(ctx context.Context, id string, change DeferredIndexChange) error {
+	coll := m.Collection(CollCatalog)
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "deferred", Value: bson.D{{Key: "index", Value: change.Index}}}}}}); err != nil {
+		return fmt.Errorf("recording the deferred settings of index %s of %s: %w", change.Index, id, err)
+	}
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+		{Key: "$pull", Value: bson.D{{Key: "restored", Value: bson.D{{Key: "index", Value: change.Index}}},
+			{Key: "rebuilding", Value: bson.D{{Key: "index", Value: change.Index}}}}},
+		{Key: "$push", Value: bson.D{{Key: "deferred", Value: change}}},
+	}); err != nil {
+		return fmt.Errorf("recording the deferred settings of index %s of %s: %w", change.Index, id, err)
+	}
+	return nil
+}
+
+// TTLDisabledSeconds is the expireAfterSeconds a TTL index has on the destination while the sync runs.
+const TTLDisabledSeconds = ttlDisabledSeconds
 
 // ClearDeferred removes an entry's deferred index settings once commit has restored them, so that
 // the verifier no longer reports them as pending.

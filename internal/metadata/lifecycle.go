@@ -71,6 +71,9 @@ type Commit struct {
 	DestinationPoint primitive.Timestamp `bson:"destinationPoint,omitempty"`
 	// Failure says why the last commit did not complete (the sync is then RUNNING again).
 	Failure string `bson:"failure,omitempty"`
+	// FailedAttempts counts the current step's attempts that failed in a row; the commit fails
+	// once a step reaches the coordinator's bound.
+	FailedAttempts int `bson:"failedAttempts,omitempty"`
 }
 
 // Commit steps, in order.
@@ -180,7 +183,8 @@ func (m *DB) RequestCommit(ctx context.Context) error {
 	return m.transition(ctx, "commit", StateRunning, StateCommitting,
 		bson.D{{Key: "commit.step", Value: CommitStepBlock}, {Key: "commit.sourceBlocked", Value: false}},
 		bson.D{{Key: "commit.point", Value: ""}, {Key: "commit.restored", Value: ""}, {Key: "commit.committedAt", Value: ""},
-			{Key: "commit.destinationPoint", Value: ""}, {Key: "commit.failure", Value: ""}},
+			{Key: "commit.destinationPoint", Value: ""}, {Key: "commit.failure", Value: ""},
+			{Key: "commit.failedAttempts", Value: ""}},
 		"commit.requestedAt")
 }
 

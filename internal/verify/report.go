@@ -33,6 +33,7 @@ type jsonNamespace struct {
 	Different        int64        `json:"different"`
 	OptionDiffs      []string     `json:"optionDiffs"`
 	IndexDiffs       []string     `json:"indexDiffs"`
+	IndexWarnings    []string     `json:"indexWarnings"`
 	PendingCommit    []string     `json:"pendingCommit"`
 	FirstDifferences []jsonSample `json:"firstDifferences"`
 }
@@ -51,7 +52,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 			Namespace: n.NS.String(), Equal: n.Equal(), Collection: collectionState(n.Collection),
 			SourceDocs: n.SourceDocs, DestinationDocs: n.DestinationDocs,
 			Missing: n.Missing, Extra: n.Extra, Different: n.Different,
-			OptionDiffs: nonNil(n.OptionDiffs), IndexDiffs: nonNil(n.IndexDiffs), PendingCommit: nonNil(n.PendingCommit),
+			OptionDiffs: nonNil(n.OptionDiffs), IndexDiffs: nonNil(n.IndexDiffs), IndexWarnings: nonNil(n.IndexWarnings), PendingCommit: nonNil(n.PendingCommit),
 			FirstDifferences: []jsonSample{},
 		}
 		for _, s := range n.Samples {
@@ -98,7 +99,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%-*s\tSOURCE DOCS\tDEST DOCS\tMISSING\tEXTRA\tDIFFERENT\tINDEXES\tRESULT\t\n", nsWidth, "NAMESPACE")
-	var details []string
+	var details, warnings []string
 	different, pending := 0, 0
 	for i := range r.Namespaces {
 		n := &r.Namespaces[i]
@@ -116,6 +117,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", nsWidth, n.NS, n.SourceDocs, n.DestinationDocs,
 			n.Missing, n.Extra, n.Different, indexes, result)
+		for _, w := range n.IndexWarnings {
+			warnings = append(warnings, "  "+n.NS.String()+" "+w)
+		}
 		if n.Equal() {
 			continue
 		}
@@ -147,6 +151,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(details) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, strings.Join(details, "\n"))
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "index warnings (not differences):")
+		fmt.Fprintln(w, strings.Join(warnings, "\n"))
 	}
 	if pending > 0 {
 		fmt.Fprintf(w, "\n* %d index setting(s) (unique, TTL expiry) are left out on the destination while the sync runs, as its catalog records; commit restores them.\n", pending)

@@ -24,8 +24,9 @@ var falseMeansAbsent = map[string]bool{"unique": true, "sparse": true, "hidden":
 const maxShownValue = 120
 
 // compareIndexes reports, by index name, indexes missing or extra on the destination and options that
-// differ. Both lists are sorted by name (catalog.ListIndexes).
-func compareIndexes(src, dst []bson.Raw) []string {
+// differ; and, as warnings, options the servers treat as equal that differ in number type. Both lists
+// are sorted by name (catalog.ListIndexes).
+func compareIndexes(src, dst []bson.Raw) (diffs, warnings []string) {
 	byName := func(specs []bson.Raw) map[string]bson.Raw {
 		m := make(map[string]bson.Raw, len(specs))
 		for _, s := range specs {
@@ -34,7 +35,6 @@ func compareIndexes(src, dst []bson.Raw) []string {
 		return m
 	}
 	srcBy, dstBy := byName(src), byName(dst)
-	var diffs []string
 	for _, name := range sortedKeys(srcBy, dstBy) {
 		s, inSrc := srcBy[name]
 		d, inDst := dstBy[name]
@@ -44,12 +44,66 @@ func compareIndexes(src, dst []bson.Raw) []string {
 		case !inSrc:
 			diffs = append(diffs, fmt.Sprintf("index %s %s extra on destination", name, show(d.Lookup("key"))))
 		default:
-			for _, diff := range compareFields(normaliseIndexSpec(s), normaliseIndexSpec(d)) {
+			sn, dn := normaliseIndexSpec(s), normaliseIndexSpec(d)
+			for _, diff := range compareFields(sn, dn) {
 				diffs = append(diffs, "index "+name+": "+diff)
+			}
+			for _, w := range numberTypeDifferences(sn, dn) {
+				warnings = append(warnings, "index "+name+": "+w)
 			}
 		}
 	}
-	return diffs
+	return diffs, warnings
+}
+
+// numberTypeDifferences describes each field whose values are equal by MongoDB's rules but not the
+// same bytes: a number stored as another type (3600 and NumberLong(3600)), at the top or nested. The
+// servers normalise these, so they are no difference; a rebuild that changed a type shows here.
+func numberTypeDifferences(src, dst map[string]bson.RawValue) []string {
+	var out []string
+	for _, key := range sortedKeys(src, dst) {
+		s, inSrc := src[key]
+		d, inDst := dst[key]
+		if !inSrc || !inDst || bsonorder.Compare(s, d) != 0 || (s.Type == d.Type && bytes.Equal(s.Value, d.Value)) {
+			continue
+		}
+		if s.Type != d.Type {
+			out = append(out, fmt.Sprintf("%s is %s (%s) on source, %s (%s) on destination; equal to the servers",
+				key, show(s), typeName(s.Type), show(d), typeName(d.Type)))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s is %s on source, %s on destination; equal to the servers", key, canonical(s), canonical(d)))
+	}
+	return out
+}
+
+// typeName names a BSON number type as MongoDB's $type does.
+func typeName(t bsontype.Type) string {
+	switch t {
+	case bsontype.Int32:
+		return "int32"
+	case bsontype.Int64:
+		return "int64"
+	case bsontype.Double:
+		return "double"
+	case bsontype.Decimal128:
+		return "decimal"
+	}
+	return t.String()
+}
+
+// canonical renders a value as canonical extended JSON, which shows number types
+// ({"$numberLong": "1"}), shortened for a one-line message.
+func canonical(v bson.RawValue) string {
+	b, err := bson.MarshalExtJSON(bson.D{{Key: "v", Value: v}}, true, false)
+	if err != nil {
+		return v.String()
+	}
+	s := string(bytes.TrimSuffix(bytes.TrimPrefix(b, []byte(`{"v":`)), []byte("}")))
+	if len(s) > maxShownValue {
+		s = s[:maxShownValue] + "…"
+	}
+	return s
 }
 
 func normaliseIndexSpec(spec bson.Raw) map[string]bson.RawValue {

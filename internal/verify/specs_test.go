@@ -106,7 +106,7 @@ func TestIndexSpecDifferences(t *testing.T) {
 			for _, s := range tc.dst {
 				dst = append(dst, mustDoc(t, s))
 			}
-			diffs := compareIndexes(src, dst)
+			diffs, _ := compareIndexes(src, dst)
 			assertDiffs(t, diffs, tc.want)
 		})
 	}
@@ -141,5 +141,44 @@ func assertDiffs(t *testing.T, diffs, want []string) {
 		if !strings.Contains(diffs[i], w) {
 			t.Errorf("difference %d is %q, want it to contain %q", i, diffs[i], w)
 		}
+	}
+}
+
+// Number types in index options: listIndexes documents as MongoDB 7.0 returns them for indexes built
+// by mongosh (int32), by a driver given an int64, and by the legacy shell (doubles). The servers
+// treat them as equal, so they are no difference, but each is listed as a warning.
+func TestIndexNumberTypesAreWarningsNotDifferences(t *testing.T) {
+	cases := []struct {
+		name     string
+		src, dst string
+		warnings []string
+	}{
+		{"same types", `{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": 3600}`,
+			`{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": 3600}`, nil},
+		{"TTL int32 and int64", `{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": 3600}`,
+			`{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": {"$numberLong": "3600"}}`,
+			[]string{"index t_1: expireAfterSeconds is 3600 (int32) on source, 3600 (int64) on destination; equal to the servers"}},
+		{"TTL double", `{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": {"$numberDouble": "3600.0"}}`,
+			`{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": 3600}`,
+			[]string{"index t_1: expireAfterSeconds is 3600.0 (double) on source, 3600 (int32) on destination"}},
+		{"key pattern from the legacy shell", `{"v": 2, "key": {"a": {"$numberDouble": "1.0"}, "b": {"$numberDouble": "-1.0"}}, "name": "a_1_b_-1"}`,
+			`{"v": 2, "key": {"a": 1, "b": -1}, "name": "a_1_b_-1"}`,
+			[]string{`index a_1_b_-1: key is {"a":{"$numberDouble":"1.0"},"b":{"$numberDouble":"-1.0"}} on source, {"a":{"$numberInt":"1"},"b":{"$numberInt":"-1"}} on destination`}},
+		{"partial filter bound", `{"v": 2, "key": {"p": 1}, "name": "p_1", "partialFilterExpression": {"p": {"$gt": 1}}}`,
+			`{"v": 2, "key": {"p": 1}, "name": "p_1", "partialFilterExpression": {"p": {"$gt": {"$numberLong": "1"}}}}`,
+			[]string{`index p_1: partialFilterExpression is {"p":{"$gt":{"$numberInt":"1"}}} on source, {"p":{"$gt":{"$numberLong":"1"}}} on destination`}},
+		{"a different value is a difference, not a warning", `{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": 3600}`,
+			`{"v": 2, "key": {"t": 1}, "name": "t_1", "expireAfterSeconds": {"$numberLong": "7200"}}`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			diffs, warnings := compareIndexes([]bson.Raw{mustDoc(t, tc.src)}, []bson.Raw{mustDoc(t, tc.dst)})
+			if tc.name == "a different value is a difference, not a warning" {
+				assertDiffs(t, diffs, []string{"index t_1: expireAfterSeconds is 3600 on source, 7200 on destination"})
+			} else if len(diffs) != 0 {
+				t.Fatalf("differences %q; want none", diffs)
+			}
+			assertDiffs(t, warnings, tc.warnings)
+		})
 	}
 }

@@ -93,6 +93,9 @@ type NamespaceReport struct {
 	SourceDocs, DestinationDocs int64
 	Missing, Extra, Different   int64
 	OptionDiffs, IndexDiffs     []string
+	// IndexWarnings lists index options equal to the servers that differ in number type (int32 on
+	// one side, int64 on the other): not differences, but worth knowing.
+	IndexWarnings []string
 	// PendingCommit lists destination index settings a running sync left out on purpose (recorded in
 	// its metadata catalog) and restores at commit; they do not count as differences.
 	PendingCommit []string
@@ -240,7 +243,7 @@ func compareNamespace(ctx context.Context, source, destination *mongo.Client, p 
 		if dstIdx, r.PendingCommit, err = restoreDeferred(dstIdx, deferred); err != nil {
 			return r, err
 		}
-		r.IndexDiffs = compareIndexes(srcIdx, dstIdx)
+		r.IndexDiffs, r.IndexWarnings = compareIndexes(srcIdx, dstIdx)
 	}
 	// A view's documents are derived from its source collection, which is compared on its own.
 	if (p.src != nil && !p.src.HasDocuments()) || (p.dst != nil && !p.dst.HasDocuments()) {

@@ -1,0 +1,224 @@
+package coordinator_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/applier"
+	"github.com/fleetsync/fleetsync/coordinator"
+	"github.com/fleetsync/fleetsync/internal/clusterclock"
+	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/lease"
+	"github.com/fleetsync/fleetsync/partition"
+)
+
+// committing puts the sync in COMMITTING at step, with a commit point taken now on the source, and
+// runs a coordinator (with hooks set by configure) until the test ends.
+func committing(t *testing.T, ctx context.Context, src, dst *mongo.Client, meta *metadata.DB, step string, configure func(*coordinator.Config)) primitive.Timestamp {
+	t.Helper()
+	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	point, err := clusterclock.Now(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "default"}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
+		{Key: "options", Value: metadata.Options{WriteBlocking: metadata.WriteBlockingNone, BuildIndexes: metadata.BuildIndexesAfterCopy}},
+		{Key: "commit", Value: metadata.Commit{Step: step, Point: point, RequestedAt: time.Now()}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	coord, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := coordinator.Config{Source: src, Destination: dst, Meta: meta,
+		Partitions: partition.NewStore(meta.Collection(metadata.CollPartitions), "default"), Lease: coord,
+		PollInterval: 20 * time.Millisecond, Log: zap.NewNop()}
+	if configure != nil {
+		configure(&cfg)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	t.Cleanup(func() { stop(); <-done })
+	go func() {
+		defer close(done)
+		_ = coordinator.Run(cctx, cfg)
+	}()
+	return point
+}
+
+// waitCommitFailed waits for the commit to fail and returns the sync as it then is.
+func waitCommitFailed(t *testing.T, ctx context.Context, meta *metadata.DB) metadata.Sync {
+	t.Helper()
+	var s metadata.Sync
+	deadline, _ := ctx.Deadline()
+	for {
+		var err error
+		if s, err = meta.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if s.State == metadata.StateCommitted {
+			t.Fatalf("the commit completed: %+v", s.Commit)
+		}
+		if s.Commit != nil && s.Commit.Step == metadata.CommitStepFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the commit did not fail: the sync is %s at commit step %+v, error %q", s.State, s.Commit, s.Error)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.State != metadata.StateRunning || s.Commit.Failure == "" {
+		t.Fatalf("after the failed commit: state %s, commit %+v", s.State, s.Commit)
+	}
+	t.Logf("commit.failure: %s", s.Commit.Failure)
+	return s
+}
+
+// A restore that keeps failing with an error that could be transient is retried a bounded number
+// of times; then the commit fails like a late write does: RUNNING, the reason in commit.failure,
+// and the settings already restored (email_1's uniqueness) taken out again, as the sync builds its
+// indexes, with the catalog's deferred records back, so the applier applies events freely. The
+// index whose rebuild kept failing (seen_1) is built again in its sync-time form, not left missing.
+func TestCommitWhoseRestoreKeepsFailingEndsRunningWithSettingsDeferredAgain(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	unreachable := errors.New("connection reset by peer (injected)")
+	attempts := 0
+	committing(t, ctx, src, dst, meta, metadata.CommitStepRestore, func(cfg *coordinator.Config) {
+		coordinator.SetAfterIndexDrop(cfg, func(ns string, rb metadata.IndexRebuild) error {
+			if rb.Index == "seen_1" && !rb.Deferring {
+				attempts++
+				return unreachable
+			}
+			return nil
+		})
+	})
+	s := waitCommitFailed(t, ctx, meta)
+	if !strings.Contains(s.Commit.Failure, "restore step failed 10 times") || !strings.Contains(s.Commit.Failure, unreachable.Error()) {
+		t.Errorf("commit.failure does not say which step failed, how often and why: %q", s.Commit.Failure)
+	}
+	if strings.Join(s.Commit.Restored, "; ") != "crm.people email_1: unique (rebuilt)" {
+		t.Errorf("commit.restored %q; want the setting restored before the failure listed", s.Commit.Restored)
+	}
+	if attempts != coordinator.MaxCommitStepAttempts {
+		t.Errorf("the failing rebuild was attempted %d times, want %d", attempts, coordinator.MaxCommitStepAttempts)
+	}
+
+	email, seen := indexSpec(t, dst, "crm.people", "email_1"), indexSpec(t, dst, "crm.people", "seen_1")
+	if email == nil || metadata.Truthy(email.Lookup("unique")) {
+		t.Errorf("email_1 after the failed commit is %v; want it there and not unique, as during the sync", email)
+	}
+	if seen == nil || seen.Lookup("expireAfterSeconds").AsInt64() != metadata.TTLDisabledSeconds {
+		t.Errorf("seen_1 after the failed commit is %v; want it there with the sync's expireAfterSeconds", seen)
+	}
+	entries, err := meta.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deferred := map[string]string{}
+	for _, d := range entries[0].Deferred {
+		deferred[d.Index] = fmtChange(d)
+	}
+	if len(entries) != 1 || deferred["email_1"] != "unique" || deferred["seen_1"] != "ttl 3600" || len(deferred) != 2 ||
+		len(entries[0].Restored) != 0 || len(entries[0].Rebuilding) != 0 {
+		t.Fatalf("the catalog after the failed commit: deferred %v, restored %+v, rebuilding %+v", deferred, entries[0].Restored, entries[0].Rebuilding)
+	}
+}
+
+// A uniqueness the destination's documents violate is not retried: the commit fails at its first
+// attempt, with the index as the sync had it.
+func TestCommitFailsAtOnceOnAUniquenessTheDataViolates(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	if _, err := dst.Database("crm").Collection("people").InsertOne(ctx, bson.D{{Key: "_id", Value: 3}, {Key: "email", Value: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	committing(t, ctx, src, dst, meta, metadata.CommitStepRestore, nil)
+	s := waitCommitFailed(t, ctx, meta)
+	if !strings.Contains(s.Commit.Failure, "restoring unique on index email_1 of crm.people") || s.Error != "" {
+		t.Errorf("commit.failure %q, error %q", s.Commit.Failure, s.Error)
+	}
+	if took := time.Since(started); took > 2*time.Second {
+		t.Errorf("the commit took %s to fail; a uniqueness violation must not be retried", took)
+	}
+	if email := indexSpec(t, dst, "crm.people", "email_1"); email == nil || metadata.Truthy(email.Lookup("unique")) {
+		t.Errorf("email_1 after the failed commit is %v; want it there and not unique", email)
+	}
+}
+
+// An applier that keeps failing before the commit point fails the commit after the bound, instead
+// of holding it in COMMITTING for ever.
+func TestCommitWhoseApplierKeepsFailingEndsRunning(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	// The applier's checkpoint, as a failing applier leaves it: before the commit point, with its error.
+	if _, err := meta.Collection(metadata.CollCheckpoints).InsertOne(ctx, bson.D{{Key: "_id", Value: "default"},
+		{Key: "position", Value: applier.Position{TS: primitive.Timestamp{T: 1, I: 1}}},
+		{Key: "error", Value: "applying a batch to the destination: server selection timeout (injected)"}}); err != nil {
+		t.Fatal(err)
+	}
+	committing(t, ctx, src, dst, meta, metadata.CommitStepCatchUp, nil)
+	s := waitCommitFailed(t, ctx, meta)
+	if !strings.Contains(s.Commit.Failure, "catchUp step failed 10 times") || !strings.Contains(s.Commit.Failure, "server selection timeout (injected)") {
+		t.Errorf("commit.failure %q", s.Commit.Failure)
+	}
+}
+
+// An applier that stopped for good (its resume point fell off the oplog) while the commit waited
+// for it fails the commit at once, rather than after the bound of retries: nothing can get it to the
+// commit point.
+func TestCommitWhoseApplierStoppedForGoodFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	const terminal = "the source's oplog no longer holds the applier's resume point (injected)"
+	if _, err := meta.Collection(metadata.CollCheckpoints).InsertOne(ctx, bson.D{{Key: "_id", Value: "default"},
+		{Key: "position", Value: applier.Position{TS: primitive.Timestamp{T: 1, I: 1}}},
+		{Key: "error", Value: terminal}, {Key: "terminal", Value: terminal}}); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	committing(t, ctx, src, dst, meta, metadata.CommitStepCatchUp, nil)
+	s := waitCommitFailed(t, ctx, meta)
+	if !strings.Contains(s.Commit.Failure, "stopped for good") || !strings.Contains(s.Commit.Failure, terminal) ||
+		strings.Contains(s.Commit.Failure, "10 times") {
+		t.Errorf("commit.failure %q; want the terminal error, at the first attempt", s.Commit.Failure)
+	}
+	if took := time.Since(started); took > 10*time.Second {
+		t.Errorf("the commit failed after %s; want it at the first look at the checkpoint", took.Round(time.Second))
+	}
+}
+
+func fmtChange(d metadata.DeferredIndexChange) string {
+	var parts []string
+	if d.Unique {
+		parts = append(parts, "unique")
+	}
+	if d.ExpireAfterSeconds != nil {
+		parts = append(parts, "ttl "+itoa(*d.ExpireAfterSeconds))
+	}
+	return strings.Join(parts, " ")
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
