@@ -25,20 +25,16 @@ import (
 // runs a coordinator (with hooks set by configure) until the test ends.
 func committing(t *testing.T, ctx context.Context, src, dst *mongo.Client, meta *metadata.DB, step string, configure func(*coordinator.Config)) primitive.Timestamp {
 	t.Helper()
-	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
-		t.Fatal(err)
-	}
+	register(t, ctx, meta)
 	point, err := clusterclock.Now(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "default"}}, bson.D{{Key: "$set", Value: bson.D{
+	setSync(t, ctx, meta, bson.D{
 		{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
 		{Key: "options", Value: metadata.Options{WriteBlocking: metadata.WriteBlockingNone, BuildIndexes: metadata.BuildIndexesAfterCopy}},
 		{Key: "commit", Value: metadata.Commit{Step: step, Point: point, RequestedAt: time.Now()}},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	coord, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
 	if err != nil {
 		t.Fatal(err)

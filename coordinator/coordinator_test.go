@@ -33,9 +33,7 @@ func TestCoordinatorRecoversAHalfWrittenCatalogAndCompletesTheCopy(t *testing.T)
 		t.Fatal(err)
 	}
 	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "default")
-	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
-		t.Fatal(err)
-	}
+	register(t, ctx, meta)
 	if err := meta.Start(ctx, metadata.Options{}); err != nil {
 		t.Fatal(err)
 	}

@@ -58,9 +58,7 @@ func newDeposedRig(t *testing.T, mode string, set bson.D) *deposedRig {
 		t.Fatal(err)
 	}
 	r.meta = metadata.Open(r.dst, namespace.DefaultMetadataDB, "default")
-	if _, err := r.meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
-		t.Fatal(err)
-	}
+	register(t, ctx, r.meta)
 	r.parts = partition.NewStore(r.meta.Collection(metadata.CollPartitions), "default")
 	store := lease.NewStore(r.meta.Syncs())
 	oldTTL := 200 * time.Millisecond

@@ -25,9 +25,7 @@ func TestGivenUpPartitionsAreReportedUntilRetried(t *testing.T) {
 	defer cancel()
 	src, dst := sandboxtest.Connect(t, sandboxtest.Server(t, true)), sandboxtest.Connect(t, sandboxtest.Server(t, false))
 	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "default")
-	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
-		t.Fatal(err)
-	}
+	register(t, ctx, meta)
 	if _, err := meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "default"}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "state", Value: metadata.StateRunning}, {Key: "phase", Value: metadata.PhaseCopy}, {Key: "options", Value: metadata.Options{}}}}}); err != nil {
 		t.Fatal(err)

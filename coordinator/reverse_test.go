@@ -41,9 +41,7 @@ func TestReverseAppliesTheDestinationsWritesToTheOldSource(t *testing.T) {
 		}
 	}
 	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "default")
-	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
-		t.Fatal(err)
-	}
+	register(t, ctx, meta)
 	cutover, err := clusterclock.Now(ctx, dst)
 	if err != nil {
 		t.Fatal(err)

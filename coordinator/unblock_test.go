@@ -37,22 +37,18 @@ func TestWriteAtCanWriteIsReversed(t *testing.T) {
 		}
 	}
 	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "default")
-	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"s:1"}}, metadata.Identity{Hosts: []string{"d:1"}}); err != nil {
-		t.Fatal(err)
-	}
+	register(t, ctx, meta)
 	point, err := clusterclock.Now(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A commit that got as far as its last step: everything up to the commit point is applied.
-	if _, err := meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "default"}}, bson.D{{Key: "$set", Value: bson.D{
+	setSync(t, ctx, meta, bson.D{
 		{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
 		{Key: "options", Value: metadata.Options{Reversible: true, WriteBlocking: metadata.WriteBlockingNone,
 			BuildIndexes: metadata.BuildIndexesAfterCopy}},
 		{Key: "commit", Value: metadata.Commit{Step: metadata.CommitStepUnblock, Point: point}},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	var once sync.Once
 	atCanWrite := func(ctx context.Context) {
