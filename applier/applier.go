@@ -13,7 +13,7 @@
 // The data writes themselves cannot be fenced by the lease without transactions, so a deposed
 // applier must not start one: before each batch the applier checks, on its own monotonic clock,
 // that its lease is still valid for at least a fifth of its TTL, and runs the batch's writes with the
-// lease's validity as their deadline. A process frozen mid-batch (SIGSTOP, a GC pause) wakes up past
+// lease's validity as their deadline, which Config.Writes sends to the server as maxTimeMS. A process frozen mid-batch (SIGSTOP, a GC pause) wakes up past
 // that deadline and its remaining writes fail before they are sent; the next holder's lease starts
 // only after the old one's TTL, which is later than that deadline.
 package applier
