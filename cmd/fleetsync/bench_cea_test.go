@@ -41,7 +41,9 @@ func TestBenchCEARunsEveryPart(t *testing.T) {
 		"| fleet applier, 4 lanes | ", "| serial baseline (one write per event) | ", "| read-only floor (read and parse, no writes) | ",
 		"fleet applier / serial baseline, events/s (median over median): ",
 		"| 200 | ", "| 400 | ", "highest rate that held (max lag < 2 s): ",
-		"| 500 | ", "| 5000 | ", "peak RSS at 5000 events − at 500 events",
+		// The memory runs' backlogs: their writes, and the create of the collection they write
+		// to, which the sandbox logs as MongoDB does (mongoJavaServerLogsNoDDL).
+		"| 501 | ", "| 5001 | ", "peak RSS at 5000 events − at 500 events",
 	} {
 		if !strings.Contains(r.stdout, row) {
 			t.Errorf("the report lacks %q:\n%s", row, r.stdout)

@@ -15,8 +15,8 @@ import (
 
 // Dropping indexes of one collection touches no other collection of the database, also when both
 // have indexes of the same names, as on MongoDB (workaround mongoJavaServerDropsIndexAcrossCollections):
-// by name, by key pattern, all of them ("*"), and by dropping the collection. The named collection
-// loses exactly what MongoDB drops: never its _id index.
+// by name, by key pattern, by a list of names, all of them ("*"), and by dropping the collection.
+// The named collection loses exactly what MongoDB drops: never its _id index.
 func TestSandboxDropsIndexesOfTheNamedCollectionOnly(t *testing.T) {
 	peopleIndexes := []string{"_id_", "city_1", "email_1", "seen_1"}
 	cases := []struct {
@@ -33,6 +33,10 @@ func TestSandboxDropsIndexesOfTheNamedCollectionOnly(t *testing.T) {
 			return dupes.Database().RunCommand(ctx, bson.D{{Key: "dropIndexes", Value: dupes.Name()},
 				{Key: "index", Value: bson.D{{Key: "email", Value: 1}}}}).Err()
 		}, []string{"_id_", "seen_1", "zip_1"}},
+		{"by names", func(ctx context.Context, dupes *mongo.Collection) error {
+			return dupes.Database().RunCommand(ctx, bson.D{{Key: "dropIndexes", Value: dupes.Name()},
+				{Key: "index", Value: bson.A{"email_1", "zip_1"}}}).Err()
+		}, []string{"_id_", "seen_1"}},
 		{"all", func(ctx context.Context, dupes *mongo.Collection) error {
 			_, err := dupes.Indexes().DropAll(ctx)
 			return err

@@ -27,23 +27,30 @@ import de.bwaldvogel.mongo.backend.aggregation.Aggregation;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import de.bwaldvogel.mongo.backend.memory.MemoryCollection;
 import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
+import de.bwaldvogel.mongo.bson.BsonTimestamp;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.exception.IndexNotFoundException;
 import de.bwaldvogel.mongo.exception.InvalidOptionsException;
 import de.bwaldvogel.mongo.exception.MongoServerError;
+import de.bwaldvogel.mongo.oplog.CollectionBackedOplog;
+import de.bwaldvogel.mongo.oplog.NoopOplog;
 import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 
 public final class SandboxLauncher {
@@ -102,7 +109,8 @@ public final class SandboxLauncher {
         // can become visible out of ts order (ts 6 before ts 5). A reader that resumes after 6 would
         // then never see 5. Real MongoDB never shows such a hole to oplog readers (its oplog visibility
         // point), and fleetsync's oplog reader relies on that, as every oplog tailer does. Serialising
-        // the sandbox's oplog writes gives it the same guarantee.
+        // the sandbox's oplog writes gives it the same guarantee. SerializedOplog also writes the
+        // DDL entries of mongoJavaServerLogsNoDDL and the UUIDs of mongoJavaServerLogsOneUuid.
         @Override
         protected Oplog createOplog() {
             return new SerializedOplog(this, super.createOplog());
@@ -126,6 +134,17 @@ public final class SandboxLauncher {
             if (failure != null) {
                 return failure;
             }
+            // Workaround mongoJavaServerLogsNoDDL for the two DDL commands the server runs at the
+            // backend rather than in a database (see the methods).
+            if (command.equalsIgnoreCase("renameCollection") && "admin".equals(databaseName)) {
+                Document renamed = renameWithinDatabase(query);
+                if (renamed != null) {
+                    return renamed;
+                }
+            }
+            if (command.equalsIgnoreCase("dropDatabase")) {
+                return dropDatabaseLogged(channel, databaseName, command, query);
+            }
             Document reply = super.handleCommand(channel, databaseName, command, query);
             if (reply != null && (command.equalsIgnoreCase("isMaster") || command.equalsIgnoreCase("hello"))) {
                 reply.put("logicalSessionTimeoutMinutes", SESSION_TIMEOUT_MINUTES);
@@ -139,24 +158,118 @@ public final class SandboxLauncher {
         // Fault injection sandboxFailCommand (see FailCommand).
         private final FailCommand failCommand = new FailCommand();
 
-        // Workarounds mongoJavaServerKeepsFieldOrderOnReplace (see ReplaceAsGivenCollection) and
-        // mongoJavaServerDropsIndexAcrossCollections (see SandboxDatabase).
+        // Workarounds mongoJavaServerKeepsFieldOrderOnReplace (see ReplaceAsGivenCollection),
+        // mongoJavaServerDropsIndexAcrossCollections and mongoJavaServerLogsNoDDL (see SandboxDatabase).
         @Override
         public MemoryDatabase openOrCreateDatabase(String databaseName) {
-            return new SandboxDatabase(databaseName, getCursorRegistry());
+            return new SandboxDatabase(databaseName, getCursorRegistry(), this);
+        }
+
+        // ddlLog is the oplog DDL entries are written to, or null when the server keeps no oplog.
+        SerializedOplog ddlLog() {
+            return oplog instanceof SerializedOplog ? (SerializedOplog) oplog : null;
+        }
+
+        // Workaround mongoJavaServerLogsNoDDL, renameCollection: mongo-java-server renames without
+        // an oplog entry, and when the rename replaces a collection (dropTarget) it logs that
+        // collection's drop instead. MongoDB logs one entry on the database's $cmd,
+        // {renameCollection: "db.from", to: "db.to", stayTemp: false}, with the renamed collection's
+        // UUID as ui (kept by the rename), and, when a collection was replaced, dropTarget: its UUID
+        // and o2: {numRecords}. fleetsync's applier replays renames from that entry. A rename within
+        // one database is done here (the server's own steps: drop the target, move the collection)
+        // and logged as MongoDB logs it. Renames across databases, and every rename the server
+        // refuses (missing source, existing target without dropTarget), stay the server's, with
+        // its errors and without an entry (docs/test-servers.md).
+        private Document renameWithinDatabase(Document query) {
+            String from = String.valueOf(query.get("renameCollection"));
+            String to = String.valueOf(query.get("to"));
+            String db = Utils.getDatabaseNameFromFullName(from);
+            if (from.equals(to) || !db.equals(Utils.getDatabaseNameFromFullName(to)) || !listDatabaseNames().contains(db)) {
+                return null;
+            }
+            MongoDatabase database = resolveDatabase(db);
+            String toName = Utils.getCollectionNameFromFullName(to);
+            synchronized (database) {
+                MongoCollection<?> source = database.resolveCollection(Utils.getCollectionNameFromFullName(from), false);
+                MongoCollection<?> target = database.resolveCollection(toName, false);
+                if (source == null || (target != null && !Utils.isTrue(query.get("dropTarget")))) {
+                    return null;
+                }
+                Document o = new Document("renameCollection", from).append("to", to).append("stayTemp", Boolean.FALSE);
+                Document o2 = null;
+                if (target != null) {
+                    o.append("dropTarget", target.getUuid());
+                    o2 = new Document("numRecords", Integer.valueOf(target.count()));
+                    database.dropCollection(toName, NoopOplog.get()); // part of the rename's entry
+                }
+                database.moveCollection(database, source, toName);
+                SerializedOplog log = ddlLog();
+                if (log != null) {
+                    log.logCommand(db, source.getUuid(), o, o2);
+                }
+            }
+            Document reply = new Document();
+            Utils.markOkay(reply);
+            return reply;
+        }
+
+        // Workaround mongoJavaServerLogsNoDDL, dropDatabase: mongo-java-server logs a drop per
+        // collection and nothing for the database (and drops of its own system.indexes and
+        // system.namespaces, which SandboxDatabase.dropCollection leaves out). MongoDB (4.2+) logs
+        // the drops, then {dropDatabase: 1} on the database's $cmd, without ui; fleetsync's applier
+        // drops the database on that entry. A database that holds no collection logs nothing, as on
+        // MongoDB, where it does not exist.
+        private Document dropDatabaseLogged(Channel channel, String databaseName, String command, Document query) {
+            boolean exists = !"local".equals(databaseName) && listDatabaseNames().contains(databaseName)
+                && !((SandboxDatabase) resolveDatabase(databaseName)).userCollectionNames(channel).isEmpty();
+            Document reply = super.handleCommand(channel, databaseName, command, query);
+            SerializedOplog log = ddlLog();
+            if (exists && log != null) {
+                log.logCommand(databaseName, null, new Document("dropDatabase", Integer.valueOf(1)), null);
+            }
+            return reply;
         }
     }
 
     // SandboxDatabase is the in-memory backend's database with the workarounds below.
     static final class SandboxDatabase extends MemoryDatabase {
-        SandboxDatabase(String databaseName, CursorRegistry cursorRegistry) {
-            super(databaseName, cursorRegistry);
+        private final SandboxBackend backend;
+
+        SandboxDatabase(String databaseName, CursorRegistry cursorRegistry, SandboxBackend backend) {
+            super(databaseName, cursorRegistry); // opens system.namespaces: this.backend is still null
+            this.backend = backend;
         }
 
         // Workaround mongoJavaServerKeepsFieldOrderOnReplace, see ReplaceAsGivenCollection.
         @Override
         protected MemoryCollection openOrCreateCollection(String collectionName, CollectionOptions options) {
-            return new ReplaceAsGivenCollection(this, collectionName, options, cursorRegistry);
+            MemoryCollection collection = new ReplaceAsGivenCollection(this, collectionName, options, cursorRegistry);
+            if (uuids != null) { // null while the server's constructor opens system.namespaces
+                uuids.put(collectionName, collection.getUuid());
+            }
+            return collection;
+        }
+
+        // uuids maps the name of each collection the database holds to its UUID (workaround
+        // mongoJavaServerLogsOneUuid). SerializedOplog reads it while a write holds its collection's
+        // lock, so it must not take the database's lock, as resolveCollection does: a rename or an
+        // index drop holds that one and then takes a collection's.
+        private final Map<String, UUID> uuids = new ConcurrentHashMap<>();
+
+        UUID uuidOf(String collectionName) {
+            return uuids.get(collectionName);
+        }
+
+        @Override
+        public void moveCollection(MongoDatabase oldDatabase, MongoCollection<?> collection, String newCollectionName) {
+            super.moveCollection(oldDatabase, collection, newCollectionName);
+            uuids.put(newCollectionName, collection.getUuid()); // a rename keeps the UUID
+        }
+
+        @Override
+        public void unregisterCollection(String collectionName) {
+            uuids.remove(collectionName);
+            super.unregisterCollection(collectionName);
         }
 
         // Workaround mongoJavaServerDropsIndexAcrossCollections: mongo-java-server keeps the index
@@ -172,14 +285,22 @@ public final class SandboxLauncher {
         // indexes, and never its _id index; fleetsync's commit rebuilds same-named indexes collection
         // by collection.
         //
-        // dropIndexes by name, by key pattern and "*" is therefore done here, each catalog entry
-        // looked up and deleted with its collection's ns. Dropping a collection (drop, dropDatabase)
-        // needs nothing: the server finds its catalog entries by ns. Other forms of index (a list of
-        // names) stay the server's.
+        // dropIndexes by name, by key pattern, by a list of names and "*" is therefore done here,
+        // each catalog entry looked up and deleted with its collection's ns. Dropping a collection
+        // (drop, dropDatabase) needs nothing: the server finds its catalog entries by ns.
         @Override
         public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver databaseResolver, Oplog oplog) {
+            if (command.equalsIgnoreCase("create")) {
+                return createLogged(channel, command, query, databaseResolver, oplog);
+            }
+            if (command.equalsIgnoreCase("createIndexes")) {
+                return createIndexesLogged(channel, command, query, databaseResolver, oplog);
+            }
+            if (command.equalsIgnoreCase("listCollections")) {
+                return withUuids(super.handleCommand(channel, command, query, databaseResolver, oplog));
+            }
             Object index = query.get("index");
-            if (!command.equalsIgnoreCase("dropIndexes") || !(index instanceof String || index instanceof Document)) {
+            if (!command.equalsIgnoreCase("dropIndexes") || !(index instanceof String || index instanceof Document || index instanceof List)) {
                 return super.handleCommand(channel, command, query, databaseResolver, oplog);
             }
             clearLastStatus(channel);
@@ -187,6 +308,164 @@ public final class SandboxLauncher {
             Document response = new Document();
             Utils.markOkay(response);
             return response;
+        }
+
+        // Workaround mongoJavaServerLogsNoDDL: mongo-java-server's oplog has drops of collections
+        // and writes only. MongoDB logs every DDL command as a command entry (op "c", ns
+        // "<db>.$cmd", ui: the collection's UUID), and fleetsync's applier replays them from there:
+        // create (explicit, or implicit on a first write or index), createIndexes, dropIndexes,
+        // renameCollection and dropDatabase. The sandbox logs them here and in SandboxBackend, in the
+        // format MongoDB 5.0/6.0 writes (internal/changeevent/realdocs/oplog.go), through
+        // SerializedOplog, so they take their place in ts order like any other entry. Nothing is
+        // logged for the local database (never replicated) or the server's own system.namespaces
+        // and system.indexes. An index build is logged as createIndexes also on a collection that
+        // holds documents, where MongoDB 4.4+ logs startIndexBuild and commitIndexBuild (read as
+        // the same event by fleetsync; tested on real documents).
+        private boolean logsDDL(String collectionName) {
+            return backend != null && backend.ddlLog() != null && !"local".equals(databaseName)
+                && !collectionName.startsWith("system.");
+        }
+
+        // An explicit create: {create: coll, <options as given>, idIndex}.
+        private Document createLogged(Channel channel, String command, Document query, DatabaseResolver databaseResolver, Oplog oplog) {
+            Document reply = super.handleCommand(channel, command, query, databaseResolver, oplog);
+            String name = String.valueOf(query.get(command));
+            MongoCollection<Integer> created = resolveCollection(name, false);
+            if (created != null && logsDDL(name)) {
+                Document o = new Document("create", name);
+                for (Map.Entry<String, Object> e : query.entrySet()) {
+                    if (!e.getKey().equals(command) && !e.getKey().equals("idIndex") && !GENERIC_ARGUMENTS.contains(e.getKey())) {
+                        o.append(e.getKey(), e.getValue());
+                    }
+                }
+                o.append("idIndex", query.containsKey("idIndex") ? query.get("idIndex") : idIndexSpec());
+                backend.ddlLog().logCommand(databaseName, created.getUuid(), o, null);
+            }
+            return reply;
+        }
+
+        // An implicit create (a first insert, upsert, findAndModify or index): {create: coll, idIndex}.
+        // The server creates collections through here, under the database's lock, so the entry comes
+        // before the write's own.
+        @Override
+        protected synchronized MongoCollection<Integer> resolveOrCreateCollection(String collectionName) {
+            MongoCollection<Integer> existing = resolveCollection(collectionName, false);
+            if (existing != null) {
+                return existing;
+            }
+            MongoCollection<Integer> created = super.resolveOrCreateCollection(collectionName);
+            if (logsDDL(collectionName)) {
+                backend.ddlLog().logCommand(databaseName, created.getUuid(),
+                    new Document("create", collectionName).append("idIndex", idIndexSpec()), null);
+            }
+            return created;
+        }
+
+        private static Document idIndexSpec() {
+            return new Document("v", Integer.valueOf(2)).append("key", new Document("_id", Integer.valueOf(1))).append("name", "_id_");
+        }
+
+        // MongoDB's generic command arguments, which drivers add and which are no collection option.
+        private static final Set<String> GENERIC_ARGUMENTS = Set.of("$db", "lsid", "txnNumber", "autocommit",
+            "startTransaction", "$clusterTime", "$readPreference", "readConcern", "writeConcern", "maxTimeMS",
+            "comment", "apiVersion", "apiStrict", "apiDeprecationErrors", "$audit", "$client");
+
+        // createIndexes: one entry per index the command added, {createIndexes: coll, v, key, name,
+        // <options>}, in the command's order; an index that already existed adds nothing.
+        private Document createIndexesLogged(Channel channel, String command, Document query, DatabaseResolver databaseResolver, Oplog oplog) {
+            String name = String.valueOf(query.get(command));
+            Set<String> before = new LinkedHashSet<>(indexDescriptions(name).keySet());
+            Document reply = super.handleCommand(channel, command, query, databaseResolver, oplog);
+            MongoCollection<Integer> collection = resolveCollection(name, false);
+            if (collection == null || !logsDDL(name) || !(query.get("indexes") instanceof List)) {
+                return reply;
+            }
+            Map<String, Document> after = indexDescriptions(name);
+            for (Object spec : (List<?>) query.get("indexes")) {
+                Object indexName = spec instanceof Document ? ((Document) spec).get("name") : null;
+                Document description = after.get(indexName);
+                if (description == null || before.contains(indexName)) {
+                    continue;
+                }
+                Document o = new Document("createIndexes", name);
+                o.putAll(indexSpec(description));
+                backend.ddlLog().logCommand(databaseName, collection.getUuid(), o, null);
+            }
+            return reply;
+        }
+
+        // indexDescriptions returns the catalog's descriptions of a collection's indexes by name.
+        private Map<String, Document> indexDescriptions(String collectionName) {
+            Map<String, Document> out = new java.util.LinkedHashMap<>();
+            MongoCollection<Integer> catalog = indexes.get();
+            if (catalog != null) {
+                for (Document d : catalog.handleQuery(new Document("ns", databaseName + "." + collectionName))) {
+                    out.put(String.valueOf(d.get("name")), d);
+                }
+            }
+            return out;
+        }
+
+        // indexSpec is an index as MongoDB lists and logs it: v, key, name, then its options; the
+        // catalog's ns is the server's own.
+        private static Document indexSpec(Document description) {
+            Document spec = new Document("v", description.getOrDefault("v", Integer.valueOf(2)))
+                .append("key", description.get("key")).append("name", description.get("name"));
+            for (Map.Entry<String, Object> e : description.entrySet()) {
+                if (!spec.containsKey(e.getKey()) && !e.getKey().equals("ns")) {
+                    spec.append(e.getKey(), e.getValue());
+                }
+            }
+            return spec;
+        }
+
+        // Workaround mongoJavaServerLogsNoDDL, drop: the server logs a collection's drop without its
+        // UUID (every entry of its oplog has the same ui) and also drops of its own system
+        // collections. MongoDB logs {drop: coll} with the collection's UUID and o2: {numRecords}.
+        @Override
+        public void dropCollection(String collectionName, Oplog oplog) {
+            MongoCollection<Integer> collection = resolveCollection(collectionName, true);
+            UUID uuid = collection.getUuid();
+            int numRecords = collection.count();
+            super.dropCollection(collectionName, NoopOplog.get());
+            if (oplog instanceof SerializedOplog && logsDDL(collectionName)) {
+                ((SerializedOplog) oplog).logCommand(databaseName, uuid, new Document("drop", collectionName),
+                    new Document("numRecords", Integer.valueOf(numRecords)));
+            }
+        }
+
+        // userCollectionNames lists the collections MongoDB would have: not the server's own
+        // system.namespaces and system.indexes.
+        List<String> userCollectionNames(Channel channel) {
+            List<String> names = new ArrayList<>();
+            Document reply = super.handleCommand(channel, "listCollections", new Document("listCollections", 1), null, NoopOplog.get());
+            for (Object d : (List<?>) ((Document) reply.get("cursor")).get("firstBatch")) {
+                names.add(String.valueOf(((Document) d).get("name")));
+            }
+            return names;
+        }
+
+        // Workaround mongoJavaServerListsNoUUIDs: mongo-java-server's listCollections reports info:
+        // {readOnly: false} without the collection's UUID, though every collection has one
+        // (MongoCollection.getUuid, random at creation, kept by a rename). MongoDB reports info:
+        // {readOnly: false, uuid: UUID(...)}, the ui of the collection's oplog entries; a reader
+        // tells a collection from a re-created one of the same name by it. The sandbox adds it,
+        // and logs the same UUID as ui (SerializedOplog).
+        private Document withUuids(Document reply) {
+            Object cursor = reply == null ? null : reply.get("cursor");
+            if (!(cursor instanceof Document) || !(((Document) cursor).get("firstBatch") instanceof List)) {
+                return reply;
+            }
+            for (Object entry : (List<?>) ((Document) cursor).get("firstBatch")) {
+                if (!(entry instanceof Document) || !(((Document) entry).get("info") instanceof Document)) {
+                    continue;
+                }
+                MongoCollection<Integer> collection = resolveCollection(String.valueOf(((Document) entry).get("name")), false);
+                if (collection != null) {
+                    ((Document) ((Document) entry).get("info")).put("uuid", collection.getUuid());
+                }
+            }
+            return reply;
         }
 
         // Holds the database's lock, which the server takes to add an index, so the catalog and the
@@ -210,6 +489,17 @@ public final class SandboxLauncher {
                     throw new InvalidOptionsException("cannot drop _id index");
                 }
                 names.add((String) index);
+            } else if (index instanceof List) {
+                // A list of names (4.4+): all of them or none.
+                for (Object name : (List<?>) index) {
+                    if (Constants.PRIMARY_KEY_INDEX_NAME.equals(name)) {
+                        throw new InvalidOptionsException("cannot drop _id index");
+                    }
+                    if (!catalog.handleQuery(ofCollection.clone().append("name", name)).iterator().hasNext()) {
+                        throw new IndexNotFoundException("index not found with name [" + name + "]");
+                    }
+                    names.add(String.valueOf(name));
+                }
             } else {
                 Document keys = (Document) index;
                 if (isPrimaryKeyIndex(keys)) {
@@ -219,9 +509,16 @@ public final class SandboxLauncher {
                     catalog.handleQuery(ofCollection.clone().append("key", keys)), () -> new IndexNotFoundException(keys));
                 names.add((String) description.get("name"));
             }
+            Map<String, Document> descriptions = indexDescriptions(collectionName);
             for (String name : names) {
                 dropIndex(collection, name); // IndexNotFound when the collection has no such index
                 catalog.deleteDocuments(ofCollection.clone().append("name", name), -1);
+                // Workaround mongoJavaServerLogsNoDDL, dropIndexes: MongoDB logs one entry per
+                // dropped index, {dropIndexes: coll, index: name}, with o2 the dropped index's spec.
+                if (logsDDL(collectionName) && descriptions.containsKey(name)) {
+                    backend.ddlLog().logCommand(databaseName, collection.getUuid(),
+                        new Document("dropIndexes", collectionName).append("index", name), indexSpec(descriptions.get(name)));
+                }
             }
         }
     }
@@ -426,13 +723,40 @@ public final class SandboxLauncher {
         }
     }
 
+    // SerializedOplog is the sandbox's oplog (workaround mongoJavaServerOplogHoles, see
+    // SandboxBackend.createOplog): every entry is made and added under one lock, so entries become
+    // visible in ts order. It writes the entries itself, in the server's format for writes (ts, t, h,
+    // v, op, ns, ui, wall, o, o2) and in MongoDB's for commands (logCommand), with ts from the
+    // server's own oplog clock; the server's oplog (delegate) only serves change-stream cursors.
+    //
+    // Workaround mongoJavaServerLogsOneUuid: the server gives every entry the same ui, one UUID
+    // per oplog. MongoDB's ui is the UUID of the collection written, the one listCollections
+    // reports (mongoJavaServerListsNoUUIDs); here it is the collection's getUuid().
     static final class SerializedOplog implements Oplog {
         private final MongoBackend backend;
         private final Oplog delegate;
+        private final MongoCollection<?> entries;
+        private final Object clock;
+        private final Method tick;
+        private final Method instant;
 
         SerializedOplog(MongoBackend backend, Oplog delegate) {
             this.backend = backend;
             this.delegate = delegate;
+            this.entries = backend.resolveDatabase("local").resolveCollection("oplog.rs", true);
+            // The server's OplogClock is package-private: reached by reflection, so that the
+            // times of the entries written here and of the server's change-stream cursors agree.
+            try {
+                Field f = CollectionBackedOplog.class.getDeclaredField("oplogClock");
+                f.setAccessible(true);
+                clock = f.get(delegate);
+                tick = clock.getClass().getDeclaredMethod("incrementAndGet");
+                tick.setAccessible(true);
+                instant = clock.getClass().getDeclaredMethod("instant");
+                instant.setAccessible(true);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("mongo-java-server's oplog clock moved: " + e, e);
+            }
         }
 
         // Workaround mongoJavaServerLogsFailedInserts: mongo-java-server logs every document of an
@@ -448,11 +772,14 @@ public final class SandboxLauncher {
                     stored.add(d);
                 }
             }
-            if (stored.isEmpty()) {
+            if (stored.isEmpty() || isOplog(namespace)) {
                 return;
             }
+            UUID ui = uuidOf(namespace);
             synchronized (this) {
-                delegate.handleInsert(namespace, stored);
+                for (Document d : stored) {
+                    add(write("i", namespace, ui).append("o", d.cloneDeeply()));
+                }
             }
         }
 
@@ -472,18 +799,92 @@ public final class SandboxLauncher {
         }
 
         @Override
-        public synchronized void handleUpdate(String namespace, Document selector, Document query, List<Object> modifiedIds) {
-            delegate.handleUpdate(namespace, selector, query, modifiedIds);
+        public void handleUpdate(String namespace, Document selector, Document query, List<Object> modifiedIds) {
+            if (isOplog(namespace)) {
+                return;
+            }
+            UUID ui = uuidOf(namespace);
+            synchronized (this) {
+                for (Object id : modifiedIds) {
+                    add(write("u", namespace, ui).append("o", query).append("o2", new Document("_id", id)));
+                }
+            }
         }
 
         @Override
-        public synchronized void handleDelete(String namespace, Document query, List<Object> deletedIds) {
-            delegate.handleDelete(namespace, query, deletedIds);
+        public void handleDelete(String namespace, Document query, List<Object> deletedIds) {
+            if (isOplog(namespace)) {
+                return;
+            }
+            UUID ui = uuidOf(namespace);
+            synchronized (this) {
+                for (Object id : deletedIds) {
+                    add(write("d", namespace, ui).append("o", new Document("_id", id)));
+                }
+            }
         }
 
+        // Drops are logged by SandboxDatabase.dropCollection, which knows the dropped collection's
+        // UUID; the server calls this only after the collection is gone.
         @Override
-        public synchronized void handleDropCollection(String namespace) {
-            delegate.handleDropCollection(namespace);
+        public void handleDropCollection(String namespace) {
+        }
+
+        // logCommand adds a command entry as MongoDB writes it: op "c" on "<db>.$cmd", ui (null for
+        // a database's command), o, o2 when given, then ts, t, v, wall.
+        synchronized void logCommand(String databaseName, UUID ui, Document o, Document o2) {
+            Document entry = new Document("op", "c").append("ns", databaseName + ".$cmd");
+            if (ui != null) {
+                entry.append("ui", ui);
+            }
+            entry.append("o", o);
+            if (o2 != null) {
+                entry.append("o2", o2);
+            }
+            entry.append("ts", nextTs()).append("t", Long.valueOf(ELECTION_TERM)).append("v", Long.valueOf(2)).append("wall", now());
+            add(entry);
+        }
+
+        // write starts a write's entry as the server does (CollectionBackedOplog.toOplogDocument).
+        private Document write(String op, String namespace, UUID ui) {
+            Document entry = new Document("ts", nextTs()).append("t", Long.valueOf(ELECTION_TERM)).append("h", Long.valueOf(0))
+                .append("v", Long.valueOf(2)).append("op", op).append("ns", namespace);
+            if (ui != null) {
+                entry.append("ui", ui);
+            }
+            return entry.append("wall", now());
+        }
+
+        // The server's (and a fresh replica set's) election term.
+        private static final long ELECTION_TERM = 1;
+
+        private void add(Document entry) {
+            entries.addDocument(entry);
+        }
+
+        private boolean isOplog(String namespace) {
+            return entries.getFullName().equals(namespace);
+        }
+
+        private UUID uuidOf(String namespace) {
+            MongoDatabase db = backend.resolveDatabase(Utils.getDatabaseNameFromFullName(namespace));
+            return db instanceof SandboxDatabase ? ((SandboxDatabase) db).uuidOf(Utils.getCollectionNameFromFullName(namespace)) : null;
+        }
+
+        private BsonTimestamp nextTs() {
+            try {
+                return (BsonTimestamp) tick.invoke(clock);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
+        private Instant now() {
+            try {
+                return (Instant) instant.invoke(clock);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
         }
 
         @Override
