@@ -50,7 +50,9 @@ func TestPrivilegeCheckOnARealServerWithAccessControl(t *testing.T) {
 			{Key: "roles", Value: c.roles}}).Err(); err != nil {
 			t.Skipf("SKIPPED: cannot create a test user on the e2e destination (%v); the privilege check needs a user allowed to", err)
 		}
-		t.Cleanup(func() { _ = destination.Database("admin").RunCommand(context.Background(), bson.D{{Key: "dropUser", Value: user}}).Err() })
+		t.Cleanup(func() {
+			_ = destination.Database("admin").RunCommand(context.Background(), bson.D{{Key: "dropUser", Value: user}}).Err()
+		})
 		limited, err := mongo.Connect(ctx, options.Client().ApplyURI(os.Getenv(envDestination)).
 			SetAuth(options.Credential{Username: user, Password: password, AuthSource: "admin"}))
 		must(t, err)
