@@ -245,26 +245,41 @@ func TestFleetFinishesTheCopyOfANodeKilledMidCopy(t *testing.T) {
 		}
 	})
 
-	// Kill b as soon as it holds a partition with a checkpoint that is not finished.
-	waitFor(t, "node b to checkpoint a partition", func() bool {
+	// Kill b while it holds a partition with a checkpoint that is not finished. Partitions are small,
+	// so b may finish the one seen between the look and the kill: b is frozen first (SIGSTOP), its
+	// state read again once a write it had in flight has landed, and killed only if it still holds
+	// such a partition; else it runs on and the test looks again.
+	orphans := map[string]partition.Partition{}
+	waitFor(t, "node b to hold a checkpointed, unfinished partition", func() bool {
+		held := func() bool {
+			for _, p := range partitions(t, dst) {
+				if ownedBy(p.Owner, "b") && !p.Done && p.DocsCopied > 0 {
+					return true
+				}
+			}
+			return false
+		}
+		if !held() {
+			return false
+		}
+		if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // a write b had in flight lands
+		if !held() {
+			if err := b.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			return false
+		}
 		for _, p := range partitions(t, dst) {
-			if ownedBy(p.Owner, "b") && !p.Done && p.DocsCopied > 0 {
-				return true
+			if ownedBy(p.Owner, "b") && !p.Done {
+				orphans[p.ID] = p
 			}
 		}
-		return false
+		return true
 	})
 	b.kill(t)
-	time.Sleep(200 * time.Millisecond) // let a write b had in flight land before reading its state
-	orphans := map[string]partition.Partition{}
-	for _, p := range partitions(t, dst) {
-		if ownedBy(p.Owner, "b") && !p.Done {
-			orphans[p.ID] = p
-		}
-	}
-	if len(orphans) == 0 {
-		t.Fatal("node b held no unfinished partition when it was killed")
-	}
 
 	final := waitCopied(t, a)
 	parts := partitions(t, dst)
