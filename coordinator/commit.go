@@ -173,11 +173,19 @@ func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, er
 			c.AtCanWrite(ctx)
 		}
 		c.Log.Info("commit: done; the destination accepts writes")
-		return true, c.Meta.UpdateSync(ctx, c.Lease, bson.D{
+		if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{
 			{Key: "$set", Value: bson.D{{Key: "state", Value: metadata.StateCommitted}, {Key: "commit.step", Value: metadata.CommitStepFinished},
 				{Key: "commit.destinationPoint", Value: destinationPoint}}},
 			{Key: "$currentDate", Value: bson.D{{Key: "commit.committedAt", Value: true}}},
-		})
+		}); err != nil {
+			return false, err
+		}
+		// After COMMITTED, never before: until then a failing commit needs the records to undo
+		// what it restored. Best effort: records left behind cost a later failed commit some work.
+		if err := c.sideEffect(ctx, "forgetting the restored index settings", true, c.Meta.ClearRestored); err != nil {
+			c.Log.Warn("commit: the restored index settings stay recorded", zap.Error(err))
+		}
+		return true, nil
 	}
 	return false, nil
 }

@@ -218,3 +218,37 @@ func fmtChange(d metadata.DeferredIndexChange) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A commit that completes forgets what it restored: nothing is left for a later failed commit (a
+// reversed sync's, whose destination is the old source) to take out of the indexes again.
+func TestCompletedCommitForgetsWhatItRestored(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	committing(t, ctx, src, dst, meta, metadata.CommitStepRestore, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := meta.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := meta.Catalog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State == metadata.StateCommitted && len(entries) == 1 && len(entries[0].Restored) == 0 {
+			if len(s.Commit.Restored) == 0 || len(entries[0].Deferred) != 0 {
+				t.Fatalf("committed with restored %q and catalog deferred %v; want settings restored and none deferred", s.Commit.Restored, entries[0].Deferred)
+			}
+			return
+		}
+		if s.Commit != nil && s.Commit.Step == metadata.CommitStepFailed {
+			t.Fatalf("the commit failed: %s", s.Commit.Failure)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the commit: state %s, catalog %+v; want COMMITTED with no restored records left", s.State, entries)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

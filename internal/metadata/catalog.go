@@ -275,6 +275,17 @@ func (m *DB) MarkRestored(ctx context.Context, id string, change DeferredIndexCh
 	return nil
 }
 
+// ClearRestored forgets every restored setting of the sync once its commit completed: a finished
+// commit has nothing to undo, and a later commit (a reversed sync's, whose destination is the old
+// source and has its indexes as they were) must not take them out again if it fails.
+func (m *DB) ClearRestored(ctx context.Context) error {
+	if _, err := m.Collection(CollCatalog).UpdateMany(ctx, bson.D{{Key: "sync", Value: m.SyncID}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "restored", Value: ""}}}}); err != nil {
+		return fmt.Errorf("forgetting the settings the commit restored: %w", err)
+	}
+	return nil
+}
+
 // MarkDeferred moves a restored setting back to Deferred once a failed commit has taken it out of
 // the destination's index again.
 func (m *DB) MarkDeferred(ctx context.Context, id string, change DeferredIndexChange) error {
