@@ -80,6 +80,9 @@ func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, er
 		return false, errors.New("the sync is COMMITTING without a commit record; call /commit again after a restart of the fleet")
 	}
 	switch cm.Step {
+	case metadata.CommitStepFailing:
+		return true, c.undoCommit(ctx, s)
+
 	case metadata.CommitStepBlock:
 		if s.Options.BlocksSource() {
 			if err := c.sideEffect(ctx, "blocking user writes on the source", true, func(ctx context.Context) error {
@@ -148,19 +151,26 @@ func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, er
 		return c.verify(ctx, s, source, destination)
 
 	case metadata.CommitStepUnblock:
-		// Last look for writes that reached the source after the commit point.
-		ck, _, err := applier.ReadCheckpoint(ctx, c.Meta)
-		if err != nil {
-			return false, err
-		}
-		if failed, err := c.writesAfterPoint(ctx, s, ck); failed || err != nil {
-			return failed, err
-		}
-		// The reverse's start point, taken while the destination's user writes are still blocked:
-		// a user write the moment the block is lifted is after it, so a reverse applies it.
-		destinationPoint, err := clusterclock.Now(ctx, destination)
-		if err != nil {
-			c.Log.Info("commit: the destination has no clock to reverse from; /reverse will refuse", zap.Error(err))
+		if cm.DestinationPoint.IsZero() {
+			// Last look for writes that reached the source after the commit point.
+			ck, _, err := applier.ReadCheckpoint(ctx, c.Meta)
+			if err != nil {
+				return false, err
+			}
+			if failed, err := c.writesAfterPoint(ctx, s, ck); failed || err != nil {
+				return failed, err
+			}
+			// The reverse's start point, taken and recorded while the destination's user writes
+			// are still blocked: a user write the moment the block is lifted is after it, so a
+			// reverse applies it. Recorded before the lift, so that a redone step reuses it
+			// rather than taking a later one past writes already made (and skips the look above:
+			// once the destination may be writable, the commit can no longer be failed).
+			point, err := clusterclock.Now(ctx, destination)
+			if err != nil {
+				c.Log.Info("commit: the destination has no clock to reverse from; /reverse will refuse", zap.Error(err))
+			} else if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "commit.destinationPoint", Value: point}}}}); err != nil {
+				return false, err
+			}
 		}
 		if s.Options.WriteBlocking == metadata.WriteBlockingDestinationOnly || s.Options.BlocksSource() {
 			if err := c.sideEffect(ctx, "lifting the destination's write block", true, func(ctx context.Context) error {
@@ -174,8 +184,7 @@ func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, er
 		}
 		c.Log.Info("commit: done; the destination accepts writes")
 		if err := c.Meta.UpdateSync(ctx, c.Lease, bson.D{
-			{Key: "$set", Value: bson.D{{Key: "state", Value: metadata.StateCommitted}, {Key: "commit.step", Value: metadata.CommitStepFinished},
-				{Key: "commit.destinationPoint", Value: destinationPoint}}},
+			{Key: "$set", Value: bson.D{{Key: "state", Value: metadata.StateCommitted}, {Key: "commit.step", Value: metadata.CommitStepFinished}}},
 			{Key: "$currentDate", Value: bson.D{{Key: "commit.committedAt", Value: true}}},
 		}); err != nil {
 			return false, err
@@ -224,37 +233,43 @@ func (c *coordinator) restorer(source, destination *mongo.Client) restorer {
 		}}
 }
 
-// failCommit ends a commit that must not complete: the source's write block (if the commit set one)
-// is lifted, the index settings the commit restored are deferred again (the applier goes on applying
-// events, which a unique index could stall on and a TTL index would race with), and the sync goes
-// back to RUNNING with the reason in commit.failure. If a part fails, the sync stays COMMITTING at
-// its step and the next attempt fails the commit again, so every part is redone until it is done.
+// failCommit ends a commit that must not complete. It only records the decision (step failing,
+// with msg): the undo runs as the failing step (see undoCommit), which every coordinator redoes
+// until it is done. Running the undo here, before recording anything, would leave a half-done undo
+// (the source already unblocked, indexes already deferred again) at the failed step, whose next
+// attempt could then complete the commit with the source taking writes or the settings left out.
 func (c *coordinator) failCommit(ctx context.Context, s metadata.Sync, msg string) error {
 	c.Log.Error(msg)
-	source, destination := c.clusters(s)
-	if s.Commit.SourceBlocked {
-		if err := c.sideEffect(ctx, "lifting the source's write block", true, func(ctx context.Context) error {
-			return SetUserWriteBlocking(ctx, source, false)
-		}); err != nil {
-			return fmt.Errorf("%s; and lifting the source's write block failed: %w", msg, err)
-		}
-	}
-	if restoreBegun[s.Commit.Step] {
-		if _, err := c.restorer(source, destination).deferRestored(ctx); err != nil {
-			return fmt.Errorf("%s; and deferring the restored index settings again failed: %w", msg, err)
-		}
-	}
 	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "state", Value: metadata.StateRunning},
-		{Key: "commit.step", Value: metadata.CommitStepFailed},
+		{Key: "commit.step", Value: metadata.CommitStepFailing},
 		{Key: "commit.failure", Value: msg},
 		{Key: "commit.failedAttempts", Value: 0},
 	}}})
 }
 
-// restoreBegun are the commit steps at which index settings may have been restored.
-var restoreBegun = map[string]bool{
-	metadata.CommitStepRestore: true, metadata.CommitStepVerify: true, metadata.CommitStepUnblock: true,
+// undoCommit is the failing step: the source's write block is lifted wherever the sync blocks the
+// source (whether or not the block step got as far as recording it: a block that took effect but
+// answered with an error must not be left in place; lifting is idempotent), the index settings the
+// commit restored are deferred again (the applier goes on applying events, which a unique index
+// could stall on and a TTL index would race with), and the sync goes back to RUNNING with the
+// reason in commit.failure. Each part is idempotent; an error leaves the step to be redone.
+func (c *coordinator) undoCommit(ctx context.Context, s metadata.Sync) error {
+	source, destination := c.clusters(s)
+	if s.Options.BlocksSource() {
+		if err := c.sideEffect(ctx, "lifting the source's write block", true, func(ctx context.Context) error {
+			return SetUserWriteBlocking(ctx, source, false)
+		}); err != nil {
+			return fmt.Errorf("the commit failed, and lifting the source's write block failed (retried): %w", err)
+		}
+	}
+	if _, err := c.restorer(source, destination).deferRestored(ctx); err != nil {
+		return fmt.Errorf("the commit failed, and deferring the restored index settings again failed (retried): %w", err)
+	}
+	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "state", Value: metadata.StateRunning},
+		{Key: "commit.step", Value: metadata.CommitStepFailed},
+		{Key: "commit.sourceBlocked", Value: false},
+	}}})
 }
 
 // verify compares the sync's namespaces on both sides: the embedded verifier, run once the source is
@@ -337,6 +352,11 @@ func (c *coordinator) reverse(ctx context.Context, s metadata.Sync) error {
 	// Events from the new source are applied from the moment it became writable. The reset
 	// deposes the applier of the old direction; a deposed coordinator must not make it, since it
 	// would move the new direction's checkpoint back to this point.
+	// What the forward commit restored is the old source's own index settings now: a failing
+	// commit of the reversed sync must not take them out (the commit clears them too, best effort).
+	if err := c.sideEffect(ctx, "forgetting the restored index settings", true, c.Meta.ClearRestored); err != nil {
+		return err
+	}
 	if err := c.sideEffect(ctx, "pointing the applier at the old destination", true, func(ctx context.Context) error {
 		return applier.ResetForReverse(ctx, c.Meta, s.Commit.DestinationPoint)
 	}); err != nil {

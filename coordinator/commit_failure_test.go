@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,6 +249,77 @@ func TestCompletedCommitForgetsWhatItRestored(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after the commit: state %s, catalog %+v; want COMMITTED with no restored records left", s.State, entries)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A failed commit whose undo fails part-way is not run again as the step that failed: once the
+// failure is recorded, only the undo is redone, until the sync is RUNNING with the settings deferred
+// again. Here the restore keeps failing until the commit fails, the first attempt at the undo fails
+// too, and from then on the restore would succeed: the commit must still end failed, not complete.
+func TestFailedCommitWhoseUndoFailsOnceStillEndsFailed(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	var mu sync.Mutex
+	restoreFailures, undoFailures := 0, 0
+	committing(t, ctx, src, dst, meta, metadata.CommitStepRestore, func(cfg *coordinator.Config) {
+		coordinator.SetAfterIndexDrop(cfg, func(ns string, rb metadata.IndexRebuild) error {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case rb.Index == "seen_1" && !rb.Deferring && restoreFailures < coordinator.MaxCommitStepAttempts:
+				restoreFailures++
+				return errors.New("connection reset by peer (injected into the restore)")
+			case rb.Deferring && undoFailures == 0:
+				undoFailures++
+				return errors.New("connection reset by peer (injected into the undo)")
+			}
+			return nil
+		})
+	})
+	s := waitCommitFailed(t, ctx, meta)
+	if !strings.Contains(s.Commit.Failure, "restore step failed 10 times") {
+		t.Errorf("commit.failure %q", s.Commit.Failure)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if undoFailures != 1 {
+		t.Errorf("the undo failed %d times, want the injected once", undoFailures)
+	}
+	email := indexSpec(t, dst, "crm.people", "email_1")
+	if email == nil || metadata.Truthy(email.Lookup("unique")) {
+		t.Errorf("email_1 after the failed commit is %v; want it non-unique, as during the sync", email)
+	}
+}
+
+// A redone unblock step keeps the reverse's start point recorded before the destination's block was
+// lifted, rather than taking a later one past the writes users made since.
+func TestRedoneUnblockKeepsTheRecordedReverseStartPoint(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	recorded := primitive.Timestamp{T: 1700000000, I: 7} // taken by the attempt that died after the lift
+	committing(t, ctx, src, dst, meta, metadata.CommitStepUnblock, func(cfg *coordinator.Config) {
+		setSync(t, ctx, meta, bson.D{{Key: "commit.destinationPoint", Value: recorded}})
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := meta.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State == metadata.StateCommitted {
+			if !s.Commit.DestinationPoint.Equal(recorded) {
+				t.Fatalf("the redone unblock moved the reverse's start point from %v to %v", recorded, s.Commit.DestinationPoint)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sync is %s at %+v; want COMMITTED", s.State, s.Commit)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -133,6 +133,29 @@ func (r restorer) restoreEntry(ctx context.Context, e metadata.CatalogEntry) ([]
 		}
 		spec, ok := dstSpecs[change.Index]
 		if !ok {
+			if srcSpecs == nil {
+				if srcSpecs, err = r.specs(ctx, r.source, ns); err != nil {
+					return done, err
+				}
+			}
+			if src, onSource := srcSpecs[change.Index]; onSource && restored(src, change) {
+				// Gone from the destination though the source has it: not dropped by the applier,
+				// but lost to a rebuild whose record did not survive. Built as the source has it.
+				want, err := buildableSpec(src)
+				if err != nil {
+					return done, err
+				}
+				if err := r.guarded(ctx, "rebuilding index "+change.Index+" of "+ns.String(), func(ctx context.Context) error {
+					return r.rebuild(ctx, ns, db, e.ID, metadata.IndexRebuild{Index: change.Index, Spec: want})
+				}); err != nil {
+					return done, fmt.Errorf("rebuilding index %s of %s, missing on the destination: %w", change.Index, ns, err)
+				}
+				if err := r.meta.MarkRestored(ctx, e.ID, change); err != nil {
+					return done, err
+				}
+				done = append(done, r.logRestored(ns, change, "rebuilt, it was missing"))
+				continue
+			}
 			// Dropped on the source during the sync, and so on the destination by the applier:
 			// nothing to restore. (An index dropped by a rebuild has a rebuild record, above.)
 			if err := r.meta.ForgetDeferred(ctx, ns.String(), change.Index); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -141,5 +142,25 @@ func TestRestoreAfterACrashBetweenDropAndRebuildBuildsTheSourcesIndex(t *testing
 	}
 	if len(entries) != 1 || len(entries[0].Deferred) != 0 || len(entries[0].Rebuilding) != 0 {
 		t.Fatalf("the catalog after the restore: %+v", entries)
+	}
+}
+
+// An index the destination lost between a drop and its rebuild, whose rebuild record did not survive
+// either, is built again from the source (which still has it), not forgotten as if the applier had
+// dropped it.
+func TestRestoreRebuildsAnIndexTheDestinationLostWithoutARecord(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src, dst, meta := syncedPair(t, ctx)
+	if _, err := dst.Database("crm").Collection("people").Indexes().DropOne(ctx, "email_1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coordinator.RestoreDeferred(ctx, meta, src, dst, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	got, want := indexSpec(t, dst, "crm.people", "email_1"), indexSpec(t, src, "crm.people", "email_1")
+	if got == nil || !metadata.Truthy(got.Lookup("unique")) {
+		t.Fatalf("email_1 on the destination after the restore: %v; want it rebuilt as the source has it (%v)", got, want)
 	}
 }

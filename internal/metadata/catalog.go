@@ -235,13 +235,22 @@ func (m *DB) ForgetDeferred(ctx context.Context, ns, index string) error {
 
 // StartRebuild records, before an index of the entry id is dropped, the spec it is to be built with.
 func (m *DB) StartRebuild(ctx context.Context, id string, r IndexRebuild) error {
-	coll := m.Collection(CollCatalog)
-	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$pull", Value: bson.D{{Key: "rebuilding", Value: bson.D{{Key: "index", Value: r.Index}}}}}}); err != nil {
+	// One write: a record pulled by one update and pushed by another would be lost to a failure
+	// between the two, and with it the index (dropped, and no record left to build it from). The
+	// coordinator is the only writer of its sync's catalog, so reading the list first is safe.
+	var e CatalogEntry
+	if err := m.Collection(CollCatalog).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&e); err != nil {
 		return fmt.Errorf("recording the rebuild of index %s of %s: %w", r.Index, id, err)
 	}
-	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$push", Value: bson.D{{Key: "rebuilding", Value: r}}}}); err != nil {
+	rebuilding := []IndexRebuild{}
+	for _, other := range e.Rebuilding {
+		if other.Index != r.Index {
+			rebuilding = append(rebuilding, other)
+		}
+	}
+	rebuilding = append(rebuilding, r)
+	if _, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "rebuilding", Value: rebuilding}}}}); err != nil {
 		return fmt.Errorf("recording the rebuild of index %s of %s: %w", r.Index, id, err)
 	}
 	return nil

@@ -84,7 +84,12 @@ const (
 	CommitStepVerify   = "verify"   // compare source and destination (verification enabled)
 	CommitStepUnblock  = "unblock"  // lift the destination's write block
 	CommitStepFinished = "finished" // COMMITTED
-	CommitStepFailed   = "failed"   // back to RUNNING; Failure says why
+	// CommitStepFailing: the commit failed (Failure says why) and its undo runs to its end (the
+	// source unblocked, restored index settings deferred again), however often it must be redone,
+	// before the sync goes back to RUNNING. Recorded before the undo starts, so that no coordinator
+	// runs the failed commit's steps again once the source may take writes.
+	CommitStepFailing = "failing"
+	CommitStepFailed  = "failed" // back to RUNNING; Failure says why
 )
 
 // Verification is the embedded verifier's result.
