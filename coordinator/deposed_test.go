@@ -289,6 +289,12 @@ func TestReplaceKeepsCheckpointedPartitions(t *testing.T) {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "lastId", Value: 24}, {Key: "docsCopied", Value: int64(25)}}}}); err != nil {
 		t.Fatal(err)
 	}
+	// An unclaimed sibling without copied work, of the same collection: a refusal must not delete it
+	// either, or its range would never be copied.
+	if _, err := meta.Collection(metadata.CollPartitions).InsertOne(ctx, partition.Partition{ID: partition.ID("default", "shop.orders", 1),
+		Sync: "default", NS: "shop.orders", Seq: 1, Range: partition.Range{Rank: 10, Min: rawInt(100)}}); err != nil {
+		t.Fatal(err)
+	}
 	err := parts.Replace(ctx, "shop.orders", []partition.Range{{Rank: 10, Min: rawInt(1)}, {Rank: 10, Max: rawInt(1)}})
 	if err == nil {
 		t.Error("Replace of a collection whose partition has a checkpoint succeeded; want a refusal")
@@ -297,7 +303,7 @@ func TestReplaceKeepsCheckpointedPartitions(t *testing.T) {
 	if aerr != nil {
 		t.Fatal(aerr)
 	}
-	if len(all) != 1 || all[0].DocsCopied != 25 || !all[0].Range.Whole {
-		t.Fatalf("after Replace (%v) the partitions are %+v; want the checkpointed one alone, unchanged", err, all)
+	if len(all) != 2 || all[0].DocsCopied != 25 || !all[0].Range.Whole || all[1].Seq != 1 {
+		t.Fatalf("after Replace (%v) the partitions are %+v; want both, unchanged", err, all)
 	}
 }

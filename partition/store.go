@@ -85,21 +85,23 @@ func NewStore(coll *mongo.Collection, syncID string) *Store {
 // writing nothing.
 func (s *Store) Replace(ctx context.Context, ns string, ranges []Range) error {
 	mine := bson.D{{Key: "sync", Value: s.syncID}, {Key: "ns", Value: ns}}
-	uncopied := append(mine,
-		bson.E{Key: "done", Value: bson.D{{Key: "$ne", Value: true}}},
-		bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "docsCopied", Value: bson.D{{Key: "$exists", Value: false}}}},
-			bson.D{{Key: "docsCopied", Value: bson.D{{Key: "$lte", Value: 0}}}},
-		}})
-	if _, err := s.coll.DeleteMany(ctx, uncopied); err != nil {
-		return fmt.Errorf("clearing the partitions of %s: %w", ns, err)
-	}
-	kept, err := s.coll.CountDocuments(ctx, mine)
+	// Refuse before deleting anything: a partition that is done, has a checkpoint, or is claimed
+	// (its first batch may be in flight) means the copy has begun, and deleting its unclaimed
+	// siblings would end the copy with their ranges never copied.
+	begun := append(append(bson.D{}, mine...), bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "done", Value: true}},
+		bson.D{{Key: "docsCopied", Value: bson.D{{Key: "$gt", Value: 0}}}},
+		bson.D{{Key: lease.FieldOwner, Value: bson.D{{Key: "$exists", Value: true}, {Key: "$ne", Value: ""}}}},
+	}})
+	kept, err := s.coll.CountDocuments(ctx, begun)
 	if err != nil {
-		return fmt.Errorf("clearing the partitions of %s: %w", ns, err)
+		return fmt.Errorf("checking the partitions of %s: %w", ns, err)
 	}
 	if kept > 0 {
-		return fmt.Errorf("refusing to split %s into partitions again: %d of its partitions hold copied work (the copy has begun)", ns, kept)
+		return fmt.Errorf("refusing to split %s into partitions again: %d of its partitions are claimed or hold copied work (the copy has begun)", ns, kept)
+	}
+	if _, err := s.coll.DeleteMany(ctx, mine); err != nil {
+		return fmt.Errorf("clearing the partitions of %s: %w", ns, err)
 	}
 	docs := make([]any, len(ranges))
 	for i, r := range ranges {
