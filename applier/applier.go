@@ -128,14 +128,6 @@ type batch struct {
 
 func (a *applier) run(ctx context.Context) error {
 	log := a.cfg.Log
-	topo, err := probeTopology(ctx, a.cfg.Source)
-	if err != nil {
-		return err
-	}
-	a.source, err = chooseSource(topo, a.cfg.Mode)
-	if err != nil {
-		return a.fail(ctx, err)
-	}
 	// The checkpoint before the sync document: a reverse writes them in that order, so an applier
 	// that reads the old direction here either sees the new one in the sync document, or has its
 	// checkpoints refused (they are fenced by this direction).
@@ -152,6 +144,17 @@ func (a *applier) run(ctx context.Context) error {
 		log.Info("not applying: the sync's direction is not this applier's", zap.String("state", syncDoc.State),
 			zap.Bool("reversed", syncDoc.Reversed), zap.Bool("applierReversed", a.cfg.Reversed))
 		return ErrDirectionChanged
+	}
+	// The source is chosen only now that the direction is known: a failure to choose is noted in
+	// the checkpoint, fenced by that direction (with the direction unread, the note would be refused
+	// as deposed after a reverse, and the applier retried at once, for ever, saying nothing).
+	topo, err := probeTopology(ctx, a.cfg.Source)
+	if err != nil {
+		return err
+	}
+	a.source, err = chooseSource(topo, a.cfg.Mode)
+	if err != nil {
+		return a.fail(ctx, err)
 	}
 	a.buildIndexes = syncDoc.Options.BuildIndexes
 	if ck.Terminal != "" {

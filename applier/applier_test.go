@@ -471,3 +471,42 @@ func TestResumableAfter(t *testing.T) {
 		t.Error("a change stream event with a resume token must be a resumable position")
 	}
 }
+
+// After a reverse (the checkpoint in its next direction), an applier that cannot use its event
+// source says so in the checkpoint and waits before it is run again, rather than being refused as
+// deposed and retried at once, for ever, with nothing in /progress.
+func TestApplierOfAReversedSyncReportsASourceItCannotUse(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	l, err := r.store.Acquire(ctx, "t", "reversed", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.meta.Collection(metadata.CollCheckpoints).UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "direction", Value: int64(1)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "reversed", Value: true}}}}); err != nil {
+		t.Fatal(err)
+	}
+	kept := lease.Keep(ctx, r.store, l)
+	defer kept.Stop()
+	// The sandbox has no cluster-wide change stream: the source cannot give what the mode asks.
+	a := &applier{cfg: Config{Source: r.src, Destination: r.dst, Meta: r.meta, Mode: ModeChangeStream, Reversed: true, Lanes: 2,
+		BatchEvents: 100, Log: zaptest.NewLogger(t)}, kept: kept, ckpt: &checkpointer{coll: r.meta.Collection(metadata.CollCheckpoints), syncID: "t", lease: l}}
+	started := time.Now()
+	err = a.run(kept.Context())
+	if err == nil || errors.Is(err, ErrDeposed) {
+		t.Fatalf("run: %v; want the source's refusal, not ErrDeposed", err)
+	}
+	if took := time.Since(started); took < errorBackoff/2 {
+		t.Errorf("run returned after %s; want it to wait about %s before the next try", took, errorBackoff)
+	}
+	ck, _, err := ReadCheckpoint(ctx, r.meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Error == "" {
+		t.Fatalf("the checkpoint records no error: %+v", ck)
+	}
+}
