@@ -253,7 +253,9 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 	ctx, cancel := context.WithDeadline(kept.Context(), until)
 	defer cancel()
 	err := w.write(ctx, dst, claim, b)
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	// The server gives up first (maxTimeMS is what is left of the deadline less the round trip; the
+	// driver reports its MaxTimeMSExpired as a DeadlineExceeded), or the client does.
+	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
 		// Not the documents' fault, so not a failed attempt: the partition goes back to be
 		// claimed again from its checkpoint.
 		return fmt.Errorf("%w: the batch of %d documents of %s did not finish within the %s of lease validity it started with "+

@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		if err != nil {
 			return err
 		}
-		defer client.Disconnect(context.Background())
+		defer disconnect(client)
 		*c.client = client
 	}
 
@@ -271,6 +271,17 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	cancelRun()
 	wg.Wait()
 	return runErr
+}
+
+// disconnectTimeout bounds each client's disconnect on the way out: it ends the client's sessions on
+// the server, which waits out server selection when a cluster is away, and four of them in a row
+// would otherwise hold a stopping node well past stopTimeout.
+const disconnectTimeout = 2 * time.Second
+
+func disconnect(client *mongo.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
+	defer cancel()
+	_ = client.Disconnect(ctx)
 }
 
 // stayRegistered re-registers the node whenever its registration is lost (the destination was
