@@ -54,6 +54,10 @@ type Config struct {
 	// outside the sync document start only within its validity and run under it as a deadline
 	// (see sideEffect).
 	Kept *lease.Kept
+	// Stop, when closed, ends Run between two steps (a node stopping): the step in progress runs to
+	// its end, so that no command of it is still running on a cluster when the lease is released.
+	// Cancelling ctx instead cuts the step short. A nil Stop is never closed.
+	Stop <-chan struct{}
 	// AtCanWrite, when set, runs in the commit's unblock step the moment the destination's user
 	// write block is lifted, before anything else: tests make the first user write at canWrite
 	// there, which the sandbox (no write blocking) cannot otherwise place.
@@ -72,6 +76,11 @@ func Run(ctx context.Context, cfg Config) error {
 	c := &coordinator{Config: cfg}
 	failing := false // an error is recorded in the sync document
 	for {
+		select {
+		case <-cfg.Stop:
+			return nil
+		default:
+		}
 		wait := cfg.PollInterval
 		advanced, err := c.step(ctx)
 		if advanced {
@@ -97,6 +106,8 @@ func Run(ctx context.Context, cfg Config) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-cfg.Stop:
+			return nil // between steps: nothing this coordinator sent is still running
 		case <-time.After(wait):
 		}
 	}

@@ -103,3 +103,53 @@ func TestWriteAtCanWriteIsReversed(t *testing.T) {
 		return err == nil && n == 1
 	})
 }
+
+// A coordinator told to stop (its node is stopping) finishes the step it is in before it returns:
+// here the commit's last step, held at canWrite while the stop arrives, still ends COMMITTED. Cut
+// short, it could leave a command running on a cluster while its successor starts the step again.
+func TestStoppedCoordinatorFinishesItsStep(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src := sandboxtest.Connect(t, sandboxtest.Server(t, true))
+	dst := sandboxtest.Connect(t, sandboxtest.Server(t, true))
+	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "default")
+	register(t, ctx, meta)
+	setSync(t, ctx, meta, bson.D{
+		{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
+		{Key: "options", Value: metadata.Options{WriteBlocking: metadata.WriteBlockingNone, BuildIndexes: metadata.BuildIndexesAfterCopy}},
+		{Key: "commit", Value: metadata.Commit{Step: metadata.CommitStepUnblock, Point: primitive.Timestamp{T: 1, I: 1}}},
+	})
+	l, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, reached := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- coordinator.Run(ctx, coordinator.Config{Source: src, Destination: dst, Meta: meta,
+			Partitions: partition.NewStore(meta.Collection(metadata.CollPartitions), "default"), Lease: l,
+			PollInterval: 20 * time.Millisecond, Log: zaptest.NewLogger(t), Stop: stop,
+			AtCanWrite: func(context.Context) {
+				close(reached)
+				<-stop // the node is told to stop while the step is in progress
+				time.Sleep(100 * time.Millisecond)
+			}})
+	}()
+	select {
+	case <-reached:
+	case <-ctx.Done():
+		t.Fatal("the commit never reached canWrite")
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("the stopped coordinator's run: %v", err)
+	}
+	s, err := meta.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != metadata.StateCommitted {
+		t.Fatalf("after the stop the sync is %s at step %s; want the step finished: COMMITTED", s.State, s.Commit.Step)
+	}
+}

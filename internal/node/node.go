@@ -399,18 +399,10 @@ func (n *node) watchState(ctx context.Context) {
 // or stop is closed.
 func (n *node) coordinate(ctx context.Context, stop <-chan struct{}) {
 	n.serveLease(ctx, stop, n.meta.Syncs(), "coordinator", func(ctx context.Context, kept *lease.Kept) error {
-		// The coordinator's steps are fenced metadata writes and DDL that a successor redoes from
-		// the start, so a stop may cut one short.
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			select {
-			case <-stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		return coordinator.Run(ctx, coordinator.Config{
+		// A stop ends the coordinator between two steps: one cut short could leave a command (an
+		// index build, a write block) running on a cluster while its successor starts the same
+		// step. Only the node's stop timeout cancels ctx, and the lease is then left to expire.
+		return coordinator.Run(ctx, coordinator.Config{Stop: stop,
 			Source: n.source, Destination: n.destination, Meta: n.meta, Partitions: n.partitions, Lease: kept.Lease(), Kept: kept,
 			Filter: namespace.Filter{MetadataDB: n.cfg.MetadataDB}, PartitionTargetBytes: n.cfg.PartitionTargetBytes,
 			Log: n.log.Named("coordinator"),
