@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
 	"github.com/fleetsync/fleetsync/partition"
@@ -56,7 +57,9 @@ func TestTransientErrorsDoNotUseUpAPartitionsAttempts(t *testing.T) {
 	sandboxtest.FailCommand(t, r2.dst, sandboxtest.FailPoint{
 		Commands: []string{"insert"}, Namespace: "shop.items", CloseConnection: true, Times: partition.MaxAttempts + 1,
 	})
-	results = copyUntilSettled(t, r2.worker("n1/x/w0", 100), 3*partition.MaxAttempts)
+	// A short lease: after a dropped connection the worker waits out the write's deadline (see
+	// TestWorkerWaitsOutAWriteWithNoAnswer), a fraction of the TTL, each time.
+	results = copyUntilSettled(t, r2.workerWithTTL("n1/x/w0", 100, time.Second), 3*partition.MaxAttempts)
 	if p := r2.partition(t); !p.Done || p.Attempts != 0 {
 		t.Fatalf("after dropped connections: results %v, done %v, attempts %d, last error %q", results, p.Done, p.Attempts, p.LastError)
 	}
@@ -112,5 +115,31 @@ func TestFailuresCountUntilProgressAndAUserRetries(t *testing.T) {
 	}
 	if p := r.partition(t); !p.Done || r.destinationCount(t) != 1000 {
 		t.Fatalf("after the retry: done %v, %d documents on the destination", p.Done, r.destinationCount(t))
+	}
+}
+
+// A copy write that got no answer (the connection dropped) may still run on the server until its
+// deadline: the worker gives the partition back only after that, so that no successor can finish
+// the partition, and the applier delete one of its documents, before the late write lands.
+func TestWorkerWaitsOutAWriteWithNoAnswer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 300)
+	sandboxtest.FailCommand(t, r.dst, sandboxtest.FailPoint{
+		Commands: []string{"insert"}, Namespace: "shop.items", CloseConnection: true, Times: 1,
+	})
+	const leaseTTL = 2 * time.Second
+	started := time.Now()
+	res, err := r.workerWithTTL("n1/x/w0", 100, leaseTTL).CopyOne(context.Background(), nil)
+	took := time.Since(started)
+	if res != worker.Failed || err == nil {
+		t.Fatalf("CopyOne with a dropped connection: %v, %v; want Failed", res, err)
+	}
+	// The first batch's deadline is the lease's validity as claimed: TTL - TTL/5 after the claim.
+	if want := leaseTTL - leaseTTL/5 - leaseTTL/5; took < want {
+		t.Fatalf("the partition was given back %s after it was claimed, its write without an answer; want it held until the write's deadline (about %s)",
+			took.Round(time.Millisecond), leaseTTL-leaseTTL/5)
+	}
+	if p := r.partition(t); p.Owner != "" {
+		t.Fatalf("the partition is still held by %q after the worker gave it back", p.Owner)
 	}
 }

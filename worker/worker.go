@@ -255,7 +255,19 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 	err := w.write(ctx, dst, claim, b)
 	// The server gives up first (maxTimeMS is what is left of the deadline less the round trip; the
 	// driver reports its MaxTimeMSExpired as a DeadlineExceeded), or the client does.
-	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+	deadlinePassed := err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded))
+	if err != nil && outcomeUnknown(err) {
+		// No answer: the write may have reached the server and still run there, until its
+		// deadline (maxTimeMS). The partition is not given back before then, or its next holder
+		// could finish it, and the applier delete one of its documents, before this write inserts
+		// it again. A lease lost meanwhile needs no wait: no successor starts before it expires,
+		// after this deadline.
+		select {
+		case <-time.After(time.Until(until)):
+		case <-kept.Done():
+		}
+	}
+	if deadlinePassed {
 		// Not the documents' fault, so not a failed attempt: the partition goes back to be
 		// claimed again from its checkpoint.
 		return fmt.Errorf("%w: the batch of %d documents of %s did not finish within the %s of lease validity it started with "+
@@ -377,6 +389,13 @@ func (w *Worker) reconcile(ctx context.Context, dst *mongo.Collection, b batch, 
 		return fmt.Errorf("replacing %d documents that differ from the source's: %w", len(replace), err)
 	}
 	return nil
+}
+
+// outcomeUnknown reports an error after which a write may or may not have been carried out: the
+// connection dropped, or the client stopped waiting for the answer.
+func outcomeUnknown(err error) bool {
+	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // idKey identifies an _id value by its type and bytes: the form in which the server returns the

@@ -46,7 +46,11 @@ func newRig(t *testing.T, n int) rig {
 }
 
 func (r rig) worker(owner string, batch int) *worker.Worker {
-	return worker.New(worker.Config{Source: r.src, Destination: r.dst, Partitions: r.store, Owner: owner, LeaseTTL: ttl, BatchDocs: batch})
+	return r.workerWithTTL(owner, batch, ttl)
+}
+
+func (r rig) workerWithTTL(owner string, batch int, leaseTTL time.Duration) *worker.Worker {
+	return worker.New(worker.Config{Source: r.src, Destination: r.dst, Partitions: r.store, Owner: owner, LeaseTTL: leaseTTL, BatchDocs: batch})
 }
 
 func (r rig) partition(t *testing.T) partition.Partition {
