@@ -33,6 +33,7 @@ import (
 	"github.com/fleetsync/fleetsync/internal/changeevent"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
+	"github.com/fleetsync/fleetsync/internal/retryable"
 	"github.com/fleetsync/fleetsync/lease"
 )
 
@@ -251,6 +252,15 @@ func (a *applier) run(ctx context.Context) error {
 		n, err := a.applyBatch(wctx, b.events)
 		cancel()
 		if err != nil {
+			if retryable.OutcomeUnknown(err) {
+				// A write of the batch got no answer and may still run on the destination until
+				// its deadline (maxTimeMS): the batch is applied again, here or by a successor, only
+				// after that, or the late write could overwrite a newer version of its document.
+				select {
+				case <-time.After(time.Until(until)):
+				case <-a.kept.Done():
+				}
+			}
 			if errors.Is(err, ErrDeposed) {
 				log.Warn("the applier lease was taken over; this node stops applying")
 				return err

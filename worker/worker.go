@@ -256,7 +256,7 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 	// The server gives up first (maxTimeMS is what is left of the deadline less the round trip; the
 	// driver reports its MaxTimeMSExpired as a DeadlineExceeded), or the client does.
 	deadlinePassed := err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded))
-	if err != nil && outcomeUnknown(err) {
+	if err != nil && retryable.OutcomeUnknown(err) {
 		// No answer: the write may have reached the server and still run there, until its
 		// deadline (maxTimeMS). The partition is not given back before then, or its next holder
 		// could finish it, and the applier delete one of its documents, before this write inserts
@@ -389,13 +389,6 @@ func (w *Worker) reconcile(ctx context.Context, dst *mongo.Collection, b batch, 
 		return fmt.Errorf("replacing %d documents that differ from the source's: %w", len(replace), err)
 	}
 	return nil
-}
-
-// outcomeUnknown reports an error after which a write may or may not have been carried out: the
-// connection dropped, or the client stopped waiting for the answer.
-func outcomeUnknown(err error) bool {
-	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // idKey identifies an _id value by its type and bytes: the form in which the server returns the

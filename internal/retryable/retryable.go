@@ -68,3 +68,12 @@ func Is(err error) bool {
 	}
 	return false
 }
+
+// OutcomeUnknown reports an error after which a write may or may not have been carried out: the
+// connection dropped before the answer, or the client stopped waiting for it. Such a write can
+// still run on the server until its deadline (maxTimeMS): whoever holds the lease it was sent under
+// waits that out before anyone else may write the same documents.
+func OutcomeUnknown(err error) bool {
+	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
