@@ -30,6 +30,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.uber.org/zap"
 
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/changeevent"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
@@ -471,7 +472,7 @@ func (a *applier) lane(ev changeevent.Event) int {
 	h := fnv.New32a()
 	h.Write([]byte(ev.NS.String()))
 	h.Write([]byte{0})
-	h.Write([]byte(idKey(ev.DocumentKey.Lookup("_id"))))
+	h.Write([]byte(bsonorder.Key(ev.DocumentKey.Lookup("_id"))))
 	return int(h.Sum32() % uint32(a.cfg.Lanes))
 }
 

@@ -124,22 +124,17 @@ func (w *nsWriter) fetch(ctx context.Context, ops []op) error {
 	docs := map[string]bson.Raw{}
 	for cur.Next(ctx) {
 		doc := bson.Raw(append([]byte(nil), cur.Current...))
-		docs[idKey(doc.Lookup("_id"))] = doc
+		docs[bsonorder.Key(doc.Lookup("_id"))] = doc
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("re-reading updated documents of %s from the source: %w", w.ns, err)
 	}
 	for i := range ops {
 		if ops[i].refresh {
-			ops[i].doc = docs[idKey(ops[i].ev.DocumentKey.Lookup("_id"))]
+			ops[i].doc = docs[bsonorder.Key(ops[i].ev.DocumentKey.Lookup("_id"))]
 		}
 	}
 	return nil
-}
-
-// idKey identifies an _id value by its type and bytes.
-func idKey(v bson.RawValue) string {
-	return string(rune(v.Type)) + string(v.Value)
 }
 
 // models turns ops into write models; owner[i] is the index in ops of models[i].

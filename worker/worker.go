@@ -350,7 +350,7 @@ func (w *Worker) reconcile(ctx context.Context, dst *mongo.Collection, b batch, 
 		doc := b.docs[pos].(bson.Raw)
 		id := doc.Lookup("_id")
 		ids[i] = id
-		want[idKey(id)] = doc
+		want[bsonorder.Key(id)] = doc
 	}
 	cur, err := dst.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 		options.Find().SetCollation(bsonorder.SimpleCollation))
@@ -363,7 +363,7 @@ func (w *Worker) reconcile(ctx context.Context, dst *mongo.Collection, b batch, 
 	for cur.Next(ctx) {
 		have := cur.Current
 		found++
-		doc, ok := want[idKey(have.Lookup("_id"))]
+		doc, ok := want[bsonorder.Key(have.Lookup("_id"))]
 		if !ok {
 			// Equal to one of ours as a value but not as a type (int64(5) for int32(5)): the
 			// server treats them as one _id, and a replace cannot change its type.
@@ -389,12 +389,6 @@ func (w *Worker) reconcile(ctx context.Context, dst *mongo.Collection, b batch, 
 		return fmt.Errorf("replacing %d documents that differ from the source's: %w", len(replace), err)
 	}
 	return nil
-}
-
-// idKey identifies an _id value by its type and bytes: the form in which the server returns the
-// _id it was given.
-func idKey(v bson.RawValue) string {
-	return string(rune(v.Type)) + string(v.Value)
 }
 
 // duplicateKey is the server's error code for a duplicate key.

@@ -187,11 +187,6 @@ func idText(id bson.RawValue) string {
 	}
 }
 
-// idKey is a map key for an _id: its type and bytes.
-func idKey(id bson.RawValue) string {
-	return string(append([]byte{byte(id.Type)}, id.Value...))
-}
-
 // rawValue encodes a Go value the driver knows as a BSON value; the planner keeps _ids in this form so
 // that an _id read from the server and one minted here are handled alike.
 func rawValue(v any) bson.RawValue {

@@ -30,6 +30,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
@@ -213,7 +214,7 @@ func worker(o op, n int) int {
 	h := fnv.New64a()
 	h.Write([]byte(o.ns.String()))
 	h.Write([]byte{0})
-	h.Write([]byte(idKey(o.id)))
+	h.Write([]byte(bsonorder.Key(o.id)))
 	return int(h.Sum64() % uint64(n))
 }
 

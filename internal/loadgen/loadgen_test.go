@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
 	"github.com/fleetsync/fleetsync/internal/seed"
@@ -92,7 +93,7 @@ func TestLoadRunWritesEveryKindAsPlanned(t *testing.T) {
 	// Replay the plan: Run executed exactly the writes it planned, each document's in plan order.
 	docs := map[string]*docState{}
 	state := func(o op) *docState {
-		key := o.ns.String() + "\x00" + idKey(o.id)
+		key := o.ns.String() + "\x00" + bsonorder.Key(o.id)
 		if docs[key] == nil {
 			docs[key] = &docState{ns: o.ns, id: o.id, exists: true}
 		}

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
@@ -325,8 +326,8 @@ type pool struct {
 func newPool(ids []bson.RawValue) pool {
 	p := pool{ids: make([]bson.RawValue, 0, len(ids)), index: make(map[string]int, len(ids))}
 	for _, id := range ids {
-		if _, dup := p.index[idKey(id)]; !dup && len(p.ids) < poolLimit {
-			p.index[idKey(id)] = len(p.ids)
+		if _, dup := p.index[bsonorder.Key(id)]; !dup && len(p.ids) < poolLimit {
+			p.index[bsonorder.Key(id)] = len(p.ids)
 			p.ids = append(p.ids, id)
 		}
 	}
@@ -339,17 +340,17 @@ func (p *pool) add(id bson.RawValue, r *rand.Rand) {
 	if len(p.ids) >= poolLimit {
 		p.remove(r.IntN(len(p.ids)))
 	}
-	p.index[idKey(id)] = len(p.ids)
+	p.index[bsonorder.Key(id)] = len(p.ids)
 	p.ids = append(p.ids, id)
 }
 
 // remove drops the _id at position i by moving the last one into its place.
 func (p *pool) remove(i int) {
 	last := len(p.ids) - 1
-	delete(p.index, idKey(p.ids[i]))
+	delete(p.index, bsonorder.Key(p.ids[i]))
 	if i != last {
 		p.ids[i] = p.ids[last]
-		p.index[idKey(p.ids[i])] = i
+		p.index[bsonorder.Key(p.ids[i])] = i
 	}
 	p.ids[last] = bson.RawValue{}
 	p.ids = p.ids[:last]

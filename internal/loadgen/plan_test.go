@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
@@ -43,7 +44,7 @@ func plan(t *testing.T, seed int64, mix Mix, n int) []planned {
 	out := make([]planned, n)
 	for i := range out {
 		o := p.next()
-		out[i] = planned{index: o.index, kind: o.kind, ns: o.ns.String(), id: idKey(o.id)}
+		out[i] = planned{index: o.index, kind: o.kind, ns: o.ns.String(), id: bsonorder.Key(o.id)}
 		for _, part := range []struct {
 			d   bson.D
 			dst *[]byte
@@ -89,7 +90,7 @@ func TestLoadPlanIsApplicable(t *testing.T) {
 	live := map[string]bool{}
 	for _, tg := range targets {
 		for _, id := range tg.ids {
-			live[tg.ns.String()+"\x00"+idKey(id)] = true
+			live[tg.ns.String()+"\x00"+bsonorder.Key(id)] = true
 		}
 	}
 	ever := map[string]bool{}
@@ -101,7 +102,7 @@ func TestLoadPlanIsApplicable(t *testing.T) {
 	for range 20_000 {
 		o := p.next()
 		counts[o.kind]++
-		key := o.ns.String() + "\x00" + idKey(o.id)
+		key := o.ns.String() + "\x00" + bsonorder.Key(o.id)
 		switch o.kind {
 		case Insert:
 			if ever[key] {
