@@ -40,27 +40,35 @@ type rig struct {
 // through change events alone.
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	ctx := context.Background()
 	c := sandboxtest.Pair(t)
 	r := &rig{src: sandboxtest.Connect(t, c.Source), dst: sandboxtest.Connect(t, c.Destination)}
-	r.meta = metadata.Open(r.dst, namespace.DefaultMetadataDB, "t")
-	if _, err := r.meta.Register(ctx, metadata.Identity{Hosts: []string{"src"}}, metadata.Identity{Hosts: []string{"dst"}}); err != nil {
+	r.meta = inApplyPhase(t, r.src, r.dst)
+	r.store = lease.NewStore(r.meta.Collection(metadata.CollCheckpoints))
+	return r
+}
+
+// inApplyPhase registers sync "t" in dst's metadata and puts it in its apply phase, with the source's
+// time now as its start time.
+func inApplyPhase(t *testing.T, src, dst *mongo.Client) *metadata.DB {
+	t.Helper()
+	ctx := context.Background()
+	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "t")
+	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"src"}}, metadata.Identity{Hosts: []string{"dst"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.meta.Start(ctx, metadata.Options{}); err != nil {
+	if err := meta.Start(ctx, metadata.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	startAt, err := clusterclock.Now(ctx, r.src)
+	startAt, err := clusterclock.Now(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}}, bson.D{{Key: "$set", Value: bson.D{
+	_, err = meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "phase", Value: metadata.PhaseApply}, {Key: "startAtOperationTime", Value: startAt}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.store = lease.NewStore(r.meta.Collection(metadata.CollCheckpoints))
-	return r
+	return meta
 }
 
 // applierRun is one applier holding the lease, running in the background.

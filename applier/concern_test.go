@@ -9,7 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/mongoconn"
 	"github.com/fleetsync/fleetsync/internal/namespace"
@@ -28,21 +27,7 @@ func TestApplierReadsMajorityAndWritesFencedInTime(t *testing.T) {
 	src := sandboxtest.ConnectWith(t, c.Source, mongoconn.Options{Monitor: read.Monitor()})
 	dst := sandboxtest.ConnectWith(t, c.Destination, mongoconn.Options{Monitor: sent.Monitor()})
 	writes := sandboxtest.ConnectWith(t, c.Destination, mongoconn.Options{Monitor: sent.Monitor(), OperationTimeout: testTTL})
-	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "t")
-	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"src"}}, metadata.Identity{Hosts: []string{"dst"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := meta.Start(ctx, metadata.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	startAt, err := clusterclock.Now(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}}, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "phase", Value: metadata.PhaseApply}, {Key: "startAtOperationTime", Value: startAt}}}}); err != nil {
-		t.Fatal(err)
-	}
+	meta := inApplyPhase(t, src, dst)
 
 	coll := src.Database("app").Collection("c")
 	for _, op := range []func() error{

@@ -10,10 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/event"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/mongoconn"
-	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
 	"github.com/fleetsync/fleetsync/lease"
 )
@@ -39,21 +37,7 @@ func TestApplierWaitsOutAWriteWithNoAnswer(t *testing.T) {
 	})
 	src := sandboxtest.Connect(t, c.Source)
 	dst := sandboxtest.ConnectWith(t, c.Destination, mongoconn.Options{Monitor: sent.Monitor()})
-	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "t")
-	if _, err := meta.Register(ctx, metadata.Identity{Hosts: []string{"src"}}, metadata.Identity{Hosts: []string{"dst"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := meta.Start(ctx, metadata.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	startAt, err := clusterclock.Now(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}}, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "phase", Value: metadata.PhaseApply}, {Key: "startAtOperationTime", Value: startAt}}}}); err != nil {
-		t.Fatal(err)
-	}
+	meta := inApplyPhase(t, src, dst)
 	sandboxtest.FailCommand(t, dst, sandboxtest.FailPoint{Commands: []string{"update"}, Namespace: "app.c", CloseConnection: true, Times: 1})
 	if _, err := src.Database("app").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
 		t.Fatal(err)
