@@ -37,10 +37,6 @@ const maxBodyBytes = 1 << 20
 // always hears how the call ended.
 const stateChangeTimeout = 20 * time.Second
 
-// statusClientClosedRequest answers a read-only call whose client went away before it finished
-// (nginx's 499): the server did nothing wrong, so it is no 5xx and not logged as a failure.
-const statusClientClosedRequest = 499
-
 // StartRequest is the body of POST /api/v1/start: mongosync's parameters. Any other parameter is
 // refused by name rather than ignored.
 type StartRequest struct {
@@ -514,13 +510,6 @@ func writeError(c echo.Context, err error, log *zap.Logger) {
 		status = httpErr.Code
 		body.Error = strings.ReplaceAll(http.StatusText(status), " ", "")
 		body.ErrorDescription = fmt.Sprintf("%s %s: %v", c.Request().Method, c.Request().URL.Path, httpErr.Message)
-	case errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil:
-		// net/http cancels the request's context when the client closes or half-closes its
-		// connection, and only read-only calls act on it: the call was cut short by the client, not
-		// failed. A state change runs detached, so its own failures never land here.
-		status, body.Error = statusClientClosedRequest, "ClientClosedRequest"
-		body.ErrorDescription = fmt.Sprintf("%s %s: the client closed its connection before the answer was ready (%v)", c.Request().Method, c.Request().URL.Path, err)
-		log.Debug("API call cut short by its client", zap.String("path", c.Request().URL.Path), zap.Error(err))
 	default:
 		log.Error("API call failed", zap.String("path", c.Request().URL.Path), zap.Error(err))
 	}
