@@ -48,7 +48,8 @@ func TestPrivilegeCheckOnARealServerWithAccessControl(t *testing.T) {
 		user := "fleetsync_e2e_" + hex.EncodeToString(b) + "_" + c.roles[0].(string)
 		if err := destination.Database("admin").RunCommand(ctx, bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: password},
 			{Key: "roles", Value: c.roles}}).Err(); err != nil {
-			t.Skipf("SKIPPED: cannot create a test user on the e2e destination (%v); the privilege check needs a user allowed to", err)
+			t.Skipf("SKIPPED: cannot create a test user on the e2e destination (%v); it runs when %s names a user "+
+				"allowed to create users (root, or userAdminAnyDatabase) on a destination started with --auth", err, envDestination)
 		}
 		t.Cleanup(func() {
 			_ = destination.Database("admin").RunCommand(context.Background(), bson.D{{Key: "dropUser", Value: user}}).Err()

@@ -31,8 +31,8 @@ const shutdownTimeout = 5 * time.Second
 // maxBodyBytes bounds request bodies; /start's is a few hundred bytes.
 const maxBodyBytes = 1 << 20
 
-// stateChangeTimeout bounds a state-changing call (start, pause, resume, commit, reverse), which runs
-// on a context of its own rather than the client's (see detached). It leaves room for /start's
+// stateChangeTimeout bounds every API call (a state change above all: start, pause, resume, commit,
+// reverse), which runs on a context of its own rather than the client's (see detached). It leaves room for /start's
 // preflight against slow clusters, and stays under clientTimeout so that fleetsync's own client
 // always hears how the call ended.
 const stateChangeTimeout = 20 * time.Second
