@@ -18,6 +18,9 @@ import (
 	"github.com/fleetsync/fleetsync/coordinator"
 	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/mongoconn"
+	"github.com/fleetsync/fleetsync/internal/namespace"
+	"github.com/fleetsync/fleetsync/internal/sandboxtest"
 	"github.com/fleetsync/fleetsync/lease"
 	"github.com/fleetsync/fleetsync/partition"
 )
@@ -320,6 +323,58 @@ func TestRedoneUnblockKeepsTheRecordedReverseStartPoint(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the sync is %s at %+v; want COMMITTED", s.State, s.Commit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A failed commit of a sync that blocks the source lifts the source's block even where the block
+// step did not get to record it (the block took effect, but its answer was an error): a source left
+// blocked while the sync says RUNNING is an application outage. The sandbox has no write blocking,
+// so the lift is checked on the wire.
+func TestFailedCommitLiftsASourceBlockItDidNotRecord(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sentToSource := sandboxtest.NewCommands()
+	src := sandboxtest.ConnectWith(t, sandboxtest.Server(t, true), mongoconn.Options{Monitor: sentToSource.Monitor()})
+	dst := sandboxtest.Connect(t, sandboxtest.Server(t, false))
+	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "default")
+	register(t, ctx, meta)
+	setSync(t, ctx, meta, bson.D{
+		{Key: "state", Value: metadata.StateCommitting}, {Key: "phase", Value: metadata.PhaseApply},
+		{Key: "options", Value: metadata.Options{WriteBlocking: metadata.WriteBlockingBoth, BuildIndexes: metadata.BuildIndexesAfterCopy}},
+		{Key: "commit", Value: metadata.Commit{Step: metadata.CommitStepCatchUp, Point: primitive.Timestamp{T: 10, I: 1}, SourceBlocked: false}},
+	})
+	// The commit fails at once: change event application stopped for good.
+	const terminal = "the source's oplog no longer holds the applier's resume point (injected)"
+	if _, err := meta.Collection(metadata.CollCheckpoints).InsertOne(ctx, bson.D{{Key: "_id", Value: "default"},
+		{Key: "position", Value: applier.Position{TS: primitive.Timestamp{T: 1, I: 1}}}, {Key: "terminal", Value: terminal}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = coordinator.Run(runCtx, coordinator.Config{Source: src, Destination: dst, Meta: meta,
+			Partitions: partition.NewStore(meta.Collection(metadata.CollPartitions), "default"), Lease: l,
+			PollInterval: 20 * time.Millisecond, Log: zap.NewNop()})
+	}()
+	defer func() { stop(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, cmd := range sentToSource.Sent("setUserWriteBlockMode", "admin", "") {
+			if on, ok := cmd.Body.Lookup("global").BooleanOK(); ok && !on {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s, _ := meta.Sync(ctx)
+			t.Fatalf("no setUserWriteBlockMode {global: false} sent to the source; the sync is %s at %+v", s.State, s.Commit)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
