@@ -257,10 +257,7 @@ func (a *applier) run(ctx context.Context) error {
 				// A write of the batch got no answer and may still run on the destination until
 				// its deadline (maxTimeMS): the batch is applied again, here or by a successor, only
 				// after that, or the late write could overwrite a newer version of its document.
-				select {
-				case <-time.After(time.Until(until)):
-				case <-a.kept.Done():
-				}
+				a.kept.WaitOut(until)
 			}
 			if errors.Is(err, ErrDeposed) {
 				log.Warn("the applier lease was taken over; this node stops applying")

@@ -80,6 +80,19 @@ func (k *Kept) setUntil(sentAt time.Time) {
 	k.until.Store(&until)
 }
 
+// WaitOut waits until deadline, the deadline of a write sent under the lease whose outcome is
+// unknown (no answer came): it may still run on the server until then, so its holder does not let
+// the work go to anyone else before. It returns early when the lease is gone: no successor starts
+// before the lease expires, which is after any deadline taken from ValidUntil.
+func (k *Kept) WaitOut(deadline time.Time) {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-k.ctx.Done():
+	}
+}
+
 // Done is closed when the lease can no longer be relied on.
 func (k *Kept) Done() <-chan struct{} { return k.ctx.Done() }
 

@@ -260,12 +260,8 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 		// No answer: the write may have reached the server and still run there, until its
 		// deadline (maxTimeMS). The partition is not given back before then, or its next holder
 		// could finish it, and the applier delete one of its documents, before this write inserts
-		// it again. A lease lost meanwhile needs no wait: no successor starts before it expires,
-		// after this deadline.
-		select {
-		case <-time.After(time.Until(until)):
-		case <-kept.Done():
-		}
+		// it again.
+		kept.WaitOut(until)
 	}
 	if deadlinePassed {
 		// Not the documents' fault, so not a failed attempt: the partition goes back to be
