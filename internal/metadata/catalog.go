@@ -316,17 +316,6 @@ func (m *DB) MarkDeferred(ctx context.Context, id string, change DeferredIndexCh
 // TTLDisabledSeconds is the expireAfterSeconds a TTL index has on the destination while the sync runs.
 const TTLDisabledSeconds = ttlDisabledSeconds
 
-// ClearDeferred removes an entry's deferred index settings once commit has restored them, so that
-// the verifier no longer reports them as pending.
-func (m *DB) ClearDeferred(ctx context.Context, id string) error {
-	_, err := m.Collection(CollCatalog).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$unset", Value: bson.D{{Key: "deferred", Value: ""}}}})
-	if err != nil {
-		return fmt.Errorf("clearing the restored index settings of %s: %w", id, err)
-	}
-	return nil
-}
-
 // Truthy reads an index option the way the server does: true, or a non-zero number (specs written by
 // old drivers and shells carry "unique: 1"). Anything else, absent included, is false, never a panic.
 func Truthy(v bson.RawValue) bool {
