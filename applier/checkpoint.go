@@ -14,17 +14,12 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/lease"
 )
 
 // Position is how far the applier has got: every source event at or before it is applied.
-type Position struct {
-	// TS is the source cluster time through which events are applied: the last oplog entry read,
-	// or the cluster time of the change stream's resume token.
-	TS primitive.Timestamp `bson:"ts"`
-	// Token is the change stream resume token to resume after (change streams only).
-	Token bson.Raw `bson:"token,omitempty"`
-}
+type Position = spool.Position
 
 // Checkpoint is the sync's document in the checkpoints collection: the applier lease and the
 // resume point it protects. _id is the sync's --id.
@@ -42,8 +37,13 @@ type Checkpoint struct {
 	Direction int64 `bson:"direction,omitempty"`
 
 	// Source is the event source in use: SourceChangeStream or SourceOplog.
-	Source   string    `bson:"source,omitempty"`
-	Position *Position `bson:"position,omitempty"`
+	Source string `bson:"source,omitempty"`
+	// Live says the applier reads the source itself: it has applied the spool (package spool)
+	// through its position and switched. Until then it reads the spool.
+	Live bool `bson:"live,omitempty"`
+	// FromSpool counts the spool entries applied (each once, as a checkpoint covers them).
+	FromSpool int64     `bson:"fromSpool,omitempty"`
+	Position  *Position `bson:"position,omitempty"`
 	// UpdatedAt is the destination's time of the last checkpoint.
 	UpdatedAt time.Time `bson:"updatedAt,omitempty"`
 

@@ -33,6 +33,12 @@ const (
 	// CollCheckpoints holds one document per sync: the change-event applier's lease and its resume
 	// point, written together so that only the live applier can move the resume point.
 	CollCheckpoints = "checkpoints"
+	// CollCapture holds one document per sync: the capture's lease and how far it spooled the
+	// source's change events (package spool).
+	CollCapture = "capture"
+	// CollSpool holds the captured change events, keyed by source position, until the applier has
+	// applied them.
+	CollSpool = "spool"
 )
 
 // States of a sync, mongosync's names. INITIALIZING is never stored: it is what a node reports while
