@@ -35,6 +35,7 @@ import (
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/retryable"
+	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/lease"
 )
 
@@ -58,6 +59,9 @@ const (
 	errorBackoff = time.Second
 	// rateSmoothing weighs a new catch-up rate sample in the moving average.
 	rateSmoothing = 0.3
+	// trimInterval spaces the deletes of applied spool entries: one delete covers every batch
+	// applied since the last.
+	trimInterval = time.Second
 )
 
 // Config is one applier's settings.
@@ -118,11 +122,17 @@ type applier struct {
 	boundary func(ctx context.Context, i int, ev changeevent.Event, n batchCounts) error
 
 	beforeBatch func() // tests only: runs before each batch's lease check
+
+	// For counting the spool entries applied (Checkpoint.FromSpool): the batch being applied, and
+	// how many of its entries a boundary checkpoint already counted.
+	applying events
+	counted  int64
 }
 
 // batch is what the reader hands to the writer.
 type batch struct {
 	events []changeevent.Event
+	ends   []int // from the spool: see events.ends
 	pos    Position
 	err    error
 	readAt time.Time
@@ -173,18 +183,32 @@ func (a *applier) run(ctx context.Context) error {
 	}
 	a.warnings = append(Warnings(nil), ck.Warnings...)
 	var r reader
-	if a.source == SourceChangeStream {
-		r = newChangeStreamReader(a.cfg.Source, topo, from, inclusive)
+	if ck.Live {
+		r = a.liveReader(topo, from, inclusive)
+		// Left by a capturer deposed after the switch, or by a switch whose clearing failed.
+		if err := spool.Clear(ctx, a.cfg.Meta); err != nil {
+			log.Warn("cannot clear the spool", zap.Error(err))
+		}
 	} else {
-		r = newOplogReader(a.cfg.Source, from, inclusive)
+		r = &spoolReader{meta: a.cfg.Meta, spool: spool.Open(a.cfg.Meta, ck.Direction), direction: ck.Direction,
+			pos: from, inclusive: inclusive, live: func(ctx context.Context, pos Position, inclusive bool) (reader, error) {
+				return a.goLive(ctx, topo, pos, inclusive)
+			}}
 	}
 	defer r.close(context.Background())
-	log.Info("applying change events", zap.String("source", a.source), zap.Int64("epoch", a.kept.Lease().Epoch),
+	log.Info("applying change events", zap.String("source", a.source), zap.Bool("live", ck.Live), zap.Int64("epoch", a.kept.Lease().Epoch),
 		zap.String("from", fmtTS(from.TS)), zap.Bool("resuming", !inclusive))
 
-	a.boundary = func(ctx context.Context, _ int, ev changeevent.Event, n batchCounts) error {
-		return a.ckpt.save(ctx, a.source, eventPosition(ev), n, 0)
+	a.boundary = func(ctx context.Context, i int, ev changeevent.Event, n batchCounts) error {
+		n.spooled = a.applying.covered(i) - a.counted
+		if err := a.ckpt.save(ctx, a.source, eventPosition(ev), n, 0); err != nil {
+			return err
+		}
+		a.counted += n.spooled
+		return nil
 	}
+	sp := spool.Open(a.cfg.Meta, ck.Direction)
+	var lastTrim time.Time
 
 	// The reader runs one batch ahead of the writer; the channel holds at most one more.
 	batches := make(chan batch, 1)
@@ -198,7 +222,7 @@ func (a *applier) run(ctx context.Context) error {
 		for readCtx.Err() == nil {
 			evs, pos, err := r.next(readCtx, a.cfg.BatchEvents)
 			select {
-			case batches <- batch{events: evs, pos: pos, err: err, readAt: time.Now()}:
+			case batches <- batch{events: evs.list, ends: evs.ends, pos: pos, err: err, readAt: time.Now()}:
 			case <-readCtx.Done():
 				return
 			}
@@ -250,6 +274,7 @@ func (a *applier) run(ctx context.Context) error {
 			return ErrDeposed
 		}
 		wctx, cancel := context.WithDeadline(ctx, until)
+		a.applying, a.counted = events{list: b.events, ends: b.ends}, 0
 		n, err := a.applyBatch(wctx, b.events)
 		cancel()
 		if err != nil {
@@ -272,6 +297,7 @@ func (a *applier) run(ctx context.Context) error {
 		sinceCounted.crud += n.crud
 		sinceCounted.ddl += n.ddl
 		sinceCounted.refreshed += n.refreshed
+		sinceCounted.spooled += int64(len(b.ends)) - a.counted
 		if n.last.After(sinceCounted.last) {
 			sinceCounted.last = n.last
 		}
@@ -301,12 +327,42 @@ func (a *applier) run(ctx context.Context) error {
 			return a.fail(ctx, err)
 		}
 		lastSaved, sinceCounted = b.pos, batchCounts{}
+		if len(b.ends) > 0 && time.Since(lastTrim) >= trimInterval {
+			// Applied and checkpointed: the spool need not keep these any more.
+			lastTrim = time.Now()
+			if _, err := sp.TrimThrough(ctx, b.pos); err != nil {
+				log.Warn("cannot trim the spool; trying again later", zap.Error(err))
+			}
+		}
 
 		if time.Since(lastWindow) >= windowCheckInterval {
 			lastWindow = time.Now()
 			a.checkWindow(ctx, b.pos.TS)
 		}
 	}
+}
+
+// liveReader reads the source itself, after from (at from when inclusive).
+func (a *applier) liveReader(topo topology, from Position, inclusive bool) reader {
+	if a.source == SourceChangeStream {
+		return newChangeStreamReader(a.cfg.Source, topo, from, inclusive)
+	}
+	return newOplogReader(a.cfg.Source, from, inclusive)
+}
+
+// goLive switches from the spool, which the applier has read through pos, to the live source. The
+// switch is recorded first (fenced like a checkpoint): the capture stops once it sees it, and an
+// applier that starts after it reads the live source from its checkpoint, which can only be at or
+// before pos, so nothing is skipped either way.
+func (a *applier) goLive(ctx context.Context, topo topology, pos Position, inclusive bool) (reader, error) {
+	if err := a.ckpt.goLive(ctx, pos); err != nil {
+		return nil, err
+	}
+	a.cfg.Log.Info("applied the spool: reading the live source from here on", zap.String("after", fmtTS(pos.TS)), zap.String("source", a.source))
+	if err := spool.Clear(ctx, a.cfg.Meta); err != nil {
+		a.cfg.Log.Warn("cannot clear the spool; the next applier clears it", zap.Error(err))
+	}
+	return a.liveReader(topo, pos, inclusive), nil
 }
 
 // applyBatch applies one batch: CRUD events in lanes, DDL events as barriers. It returns the counts
@@ -393,14 +449,17 @@ func eventPosition(ev changeevent.Event) Position {
 }
 
 // wanted reports whether an event concerns user data of this sync.
-func (a *applier) wanted(ev changeevent.Event) bool {
+func (a *applier) wanted(ev changeevent.Event) bool { return wanted(a.cfg.Filter, ev) }
+
+// wanted reports whether an event concerns the namespaces filter selects.
+func wanted(filter namespace.Filter, ev changeevent.Event) bool {
 	if ev.Op == changeevent.DropDatabase {
-		return a.cfg.Filter.MaySelectDatabase(ev.NS.DB)
+		return filter.MaySelectDatabase(ev.NS.DB)
 	}
 	if ev.Op == changeevent.Rename {
-		return a.cfg.Filter.Selected(ev.NS) || a.cfg.Filter.Selected(ev.To)
+		return filter.Selected(ev.NS) || filter.Selected(ev.To)
 	}
-	return a.cfg.Filter.Selected(ev.NS)
+	return filter.Selected(ev.NS)
 }
 
 // applyCRUD applies CRUD events in parallel lanes and waits for all of them.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
@@ -27,7 +28,12 @@ type changeStreamReader struct {
 	cs      *mongo.ChangeStream
 }
 
-func newChangeStreamReader(source *mongo.Client, t topology, from Position, startAt bool) *changeStreamReader {
+func newChangeStreamReader(source *mongo.Client, t topology, from Position, startAt bool) reader {
+	return parsing{recordReader: newChangeStreamRecords(source, t, from, startAt), kind: SourceChangeStream}
+}
+
+// newChangeStreamRecords is the change stream reader before parsing: what the capture spools.
+func newChangeStreamRecords(source *mongo.Client, t topology, from Position, startAt bool) *changeStreamReader {
 	return &changeStreamReader{source: source, expanded: t.maxWire >= expandedEventsWire, pos: from, startAt: startAt || from.Token == nil}
 }
 
@@ -50,30 +56,30 @@ func (r *changeStreamReader) open(ctx context.Context) error {
 	return nil
 }
 
-func (r *changeStreamReader) next(ctx context.Context, max int) ([]changeevent.Event, Position, error) {
+func (r *changeStreamReader) nextRecords(ctx context.Context, max int) ([]record, Position, error) {
 	if r.cs == nil {
 		if err := r.open(ctx); err != nil {
 			return nil, r.pos, err
 		}
 	}
-	var events []changeevent.Event
-	for len(events) < max {
+	var recs []record
+	for len(recs) < max {
 		if !r.cs.TryNext(ctx) {
 			if err := r.cs.Err(); err != nil {
 				r.close(ctx)
-				if len(events) == 0 {
+				if len(recs) == 0 {
 					return nil, r.pos, fmt.Errorf("reading the source's change stream: %w", err)
 				}
 			}
 			break
 		}
 		raw := bson.Raw(append([]byte(nil), r.cs.Current...))
-		ev, err := changeevent.FromChangeStream(raw)
+		pos, err := changeEventPosition(raw)
 		if err != nil {
-			return nil, r.pos, fmt.Errorf("a change event fleetsync cannot read (%v): %s", err, truncate(raw.String(), 300))
+			return nil, r.pos, err
 		}
-		events = append(events, ev)
-		r.pos = Position{TS: ev.ClusterTime, Token: ev.ResumeToken}
+		recs = append(recs, record{raw: raw, pos: pos})
+		r.pos = pos
 		r.startAt = false
 	}
 	// After a batch, the stream's resume token is its post-batch token: it moves forward past
@@ -87,7 +93,18 @@ func (r *changeStreamReader) next(ctx context.Context, max int) ([]changeevent.E
 			}
 		}
 	}
-	return events, r.pos, nil
+	return recs, r.pos, nil
+}
+
+// changeEventPosition is the position right after a change event: its cluster time and its resume
+// token (its _id).
+func changeEventPosition(raw bson.Raw) (Position, error) {
+	t, i, ok := raw.Lookup("clusterTime").TimestampOK()
+	token, tok := raw.Lookup("_id").DocumentOK()
+	if !ok || !tok {
+		return Position{}, fmt.Errorf("a change event fleetsync cannot read (no clusterTime or _id): %s", truncate(raw.String(), 300))
+	}
+	return Position{TS: primitive.Timestamp{T: t, I: i}, Token: token}, nil
 }
 
 func (r *changeStreamReader) close(ctx context.Context) {

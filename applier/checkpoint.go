@@ -42,8 +42,12 @@ type Checkpoint struct {
 	// through its position and switched. Until then it reads the spool.
 	Live bool `bson:"live,omitempty"`
 	// FromSpool counts the spool entries applied (each once, as a checkpoint covers them).
-	FromSpool int64     `bson:"fromSpool,omitempty"`
-	Position  *Position `bson:"position,omitempty"`
+	FromSpool int64 `bson:"fromSpool,omitempty"`
+	// LiveFrom is where the applier switched from the spool to the live source: the last spooled
+	// record it read.
+	LiveFrom *Position `bson:"liveFrom,omitempty"`
+
+	Position *Position `bson:"position,omitempty"`
 	// UpdatedAt is the destination's time of the last checkpoint.
 	UpdatedAt time.Time `bson:"updatedAt,omitempty"`
 
@@ -205,6 +209,7 @@ func (c *checkpointer) fence() bson.D {
 // batchCounts is what one applied batch adds to the checkpoint's counters.
 type batchCounts struct {
 	crud, ddl, refreshed int64
+	spooled              int64               // spool entries applied
 	last                 primitive.Timestamp // the latest wanted event's time; zero when none
 }
 
@@ -233,12 +238,25 @@ func (c *checkpointer) save(ctx context.Context, source string, pos Position, n 
 			{Key: "crudApplied", Value: n.crud},
 			{Key: "ddlApplied", Value: n.ddl},
 			{Key: "refreshed", Value: n.refreshed},
+			{Key: "fromSpool", Value: n.spooled},
 		}},
 		{Key: "$currentDate", Value: bson.D{{Key: "updatedAt", Value: true}}},
 	}
 	res, err := c.coll.UpdateOne(ctx, filter, update)
 	if err != nil {
 		return fmt.Errorf("saving the applier checkpoint: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrDeposed
+	}
+	return nil
+}
+
+// goLive records that the applier reads the live source from now on (see applier.goLive).
+func (c *checkpointer) goLive(ctx context.Context, from Position) error {
+	res, err := c.coll.UpdateOne(ctx, c.fence(), bson.D{{Key: "$set", Value: bson.D{{Key: "live", Value: true}, {Key: "liveFrom", Value: from}}}})
+	if err != nil {
+		return fmt.Errorf("recording the switch from the spool to the live source: %w", err)
 	}
 	if res.MatchedCount == 0 {
 		return ErrDeposed
@@ -276,19 +294,30 @@ func (c *checkpointer) note(ctx context.Context, warnings Warnings, failure erro
 // of its node, or that a node with a stale view of the sync starts, can write no checkpoint over
 // from (see checkpointer.fence), and stops at its next one, or when its Keeper finds the lease gone.
 func ResetForReverse(ctx context.Context, meta *metadata.DB, from primitive.Timestamp) error {
-	_, err := meta.Collection(metadata.CollCheckpoints).UpdateOne(ctx, bson.D{{Key: "_id", Value: meta.SyncID}}, bson.D{
+	var after Checkpoint
+	err := meta.Collection(metadata.CollCheckpoints).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: meta.SyncID}}, bson.D{
 		{Key: "$inc", Value: bson.D{{Key: "direction", Value: int64(1)}}},
 		{Key: "$set", Value: bson.D{
 			{Key: lease.FieldOwner, Value: ""},
 			{Key: "position", Value: Position{TS: from}},
+			// A reverse has no copy: its applier reads the new source from the start.
+			{Key: "live", Value: true},
 			{Key: "eventsApplied", Value: int64(0)}, {Key: "crudApplied", Value: int64(0)},
-			{Key: "ddlApplied", Value: int64(0)}, {Key: "refreshed", Value: int64(0)},
+			{Key: "ddlApplied", Value: int64(0)}, {Key: "refreshed", Value: int64(0)}, {Key: "fromSpool", Value: int64(0)},
 		}},
 		{Key: "$unset", Value: bson.D{{Key: "source", Value: ""}, {Key: "lastEventTS", Value: ""}, {Key: "catchupRate", Value: ""},
 			{Key: "error", Value: ""}, {Key: "terminal", Value: ""}, {Key: "warnings", Value: ""}}},
-	}, options.Update().SetUpsert(true))
+	}, options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&after)
 	if err != nil {
 		return fmt.Errorf("pointing the applier at the old destination for the reverse: %w", err)
+	}
+	// The capture is over in the new direction, and a capturer of the old one, if any is left, is
+	// deposed: its checkpoints are fenced by the direction it started in.
+	_, err = meta.Collection(metadata.CollCapture).UpdateOne(ctx, bson.D{{Key: "_id", Value: meta.SyncID}}, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "direction", Value: after.Direction}, {Key: lease.FieldOwner, Value: ""}, {Key: "done", Value: true}}},
+	}, options.Update().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("ending the capture for the reverse: %w", err)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	"github.com/fleetsync/fleetsync/internal/changeevent"
 	"github.com/fleetsync/fleetsync/internal/concern"
 )
 
@@ -47,7 +46,12 @@ type oplogReader struct {
 // newOplogReader tails source's oplog with majority read concern: it returns only entries that a
 // majority holds, so an entry that a failover rolls back is never applied (nothing would undo it
 // on the destination). Tailable awaitData cursors honour it since MongoDB 3.6.
-func newOplogReader(source *mongo.Client, from Position, inclusive bool) *oplogReader {
+func newOplogReader(source *mongo.Client, from Position, inclusive bool) reader {
+	return parsing{recordReader: newOplogRecords(source, from, inclusive), kind: SourceOplog}
+}
+
+// newOplogRecords is the oplog reader before parsing: what the capture spools.
+func newOplogRecords(source *mongo.Client, from Position, inclusive bool) *oplogReader {
 	return &oplogReader{oplog: concern.SourceCollection(source, "local", "oplog.rs"), pos: from, inclusive: inclusive}
 }
 
@@ -89,44 +93,38 @@ func (r *oplogReader) checkWindow(ctx context.Context) error {
 	return nil
 }
 
-func (r *oplogReader) next(ctx context.Context, max int) ([]changeevent.Event, Position, error) {
+func (r *oplogReader) nextRecords(ctx context.Context, max int) ([]record, Position, error) {
 	if r.cur == nil {
 		if err := r.open(ctx); err != nil {
 			return nil, r.pos, err
 		}
 	}
-	var events []changeevent.Event
-	read := 0
-	for read < max {
+	var recs []record
+	for len(recs) < max {
 		if !r.cur.TryNext(ctx) {
 			err := r.cur.Err()
 			if err != nil || r.cur.ID() == 0 {
 				r.cur.Close(ctx)
 				r.cur = nil
 			}
-			if err != nil && read == 0 {
+			if err != nil && len(recs) == 0 {
 				return nil, r.pos, fmt.Errorf("reading the source's oplog: %w", err)
 			}
-			if r.cur == nil && read == 0 {
+			if r.cur == nil && len(recs) == 0 {
 				sleepCtx(ctx, oplogReopenWait)
 			}
 			break
 		}
 		entry := bson.Raw(append([]byte(nil), r.cur.Current...)) // Current is reused by the cursor
-		evs, err := changeevent.FromOplog(entry)
-		if err != nil {
-			return nil, r.pos, fmt.Errorf("an oplog entry fleetsync cannot read (%v): %s", err, truncate(entry.String(), 300))
-		}
 		t, i, ok := entry.Lookup("ts").TimestampOK()
 		if !ok {
 			return nil, r.pos, fmt.Errorf("an oplog entry without a ts: %s", truncate(entry.String(), 300))
 		}
 		r.pos = Position{TS: primitive.Timestamp{T: t, I: i}}
 		r.inclusive = false
-		events = append(events, evs...)
-		read++
+		recs = append(recs, record{raw: entry, pos: r.pos})
 	}
-	return events, r.pos, nil
+	return recs, r.pos, nil
 }
 
 func (r *oplogReader) close(ctx context.Context) {

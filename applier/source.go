@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
@@ -16,8 +17,68 @@ type reader interface {
 	// next returns the next events, at most max of them, waiting a bounded time (about a second)
 	// when there are none, and the position through which the source has been read: once the events
 	// are applied, everything up to that position is.
-	next(ctx context.Context, max int) ([]changeevent.Event, Position, error)
+	next(ctx context.Context, max int) (events, Position, error)
 	close(ctx context.Context)
+}
+
+// events are a reader's batch. records, when set, counts the spool entries they came from: ends[k]
+// is the index of the last event of the k-th entry (that of the entry before it when it gave none,
+// -1 for none at all), so that a checkpoint after events[i] covers the entries whose end is <= i.
+type events struct {
+	list []changeevent.Event
+	ends []int
+}
+
+// recordReader reads the source's records as the source gives them (oplog entries, or change
+// events), each with the position right after it: what the capture spools.
+type recordReader interface {
+	// nextRecords is reader.next before parsing: at most max records.
+	nextRecords(ctx context.Context, max int) ([]record, Position, error)
+	close(ctx context.Context)
+}
+
+// record is one source record and the position right after it.
+type record struct {
+	raw bson.Raw
+	pos Position
+}
+
+// parsing turns a recordReader into a reader of events.
+type parsing struct {
+	recordReader
+	kind string // SourceOplog or SourceChangeStream
+}
+
+func (p parsing) next(ctx context.Context, max int) (events, Position, error) {
+	recs, pos, err := p.nextRecords(ctx, max)
+	if err != nil {
+		return events{}, pos, err
+	}
+	var out events
+	for _, r := range recs {
+		evs, err := parseRecord(p.kind, r.raw)
+		if err != nil {
+			return events{}, pos, err
+		}
+		out.list = append(out.list, evs...)
+	}
+	return out, pos, nil
+}
+
+// parseRecord reads the events of one record of kind.
+func parseRecord(kind string, raw bson.Raw) ([]changeevent.Event, error) {
+	if kind == SourceChangeStream {
+		ev, err := changeevent.FromChangeStream(raw)
+		if err != nil {
+			return nil, fmt.Errorf("a change event fleetsync cannot read (%v): %s", err, truncate(raw.String(), 300))
+		}
+		return []changeevent.Event{ev}, nil
+	}
+	evs, err := changeevent.FromOplog(raw)
+	if err != nil {
+		return nil, fmt.Errorf("an oplog entry fleetsync cannot read (%v): %s", err, truncate(raw.String(), 300))
+	}
+	return evs, nil
 }
 
 // Modes for Config.Source.

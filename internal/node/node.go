@@ -225,6 +225,8 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	go func() { defer close(coordDone); n.coordinate(runCtx, stopRoles) }()
 	applyDone := make(chan struct{})
 	go func() { defer close(applyDone); n.apply(runCtx, stopRoles) }()
+	captureDone := make(chan struct{})
+	go func() { defer close(captureDone); n.capture(runCtx, stopRoles) }()
 
 	stopWorkers := make(chan struct{})
 	var workers sync.WaitGroup
@@ -256,7 +258,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	close(stopRoles)
 	close(stopWorkers)
 	stopped := make(chan struct{})
-	go func() { workers.Wait(); <-coordDone; <-applyDone; close(stopped) }()
+	go func() { workers.Wait(); <-coordDone; <-applyDone; <-captureDone; close(stopped) }()
 	select {
 	case <-stopped:
 	case <-time.After(stopTimeout):
@@ -456,6 +458,58 @@ func (n *node) apply(ctx context.Context, stop <-chan struct{}) {
 			}
 			if err != nil {
 				return err
+			}
+		}
+		return nil
+	})
+}
+
+// capturing reports whether the sync may need its change events captured into the spool: from the
+// moment its start time is taken until the applier reads the live source (the capture itself finds
+// that out, and is then done), paused or not: a long pause must not let the oplog roll over either.
+// A reversed sync has no copy, so nothing to capture.
+func capturing(s *metadata.Sync) bool {
+	switch s.State {
+	case metadata.StateRunning, metadata.StatePaused, metadata.StateCommitting:
+		return !s.StartAtOperationTime.IsZero() && !s.Reversed
+	}
+	return false
+}
+
+// capture competes for the capture lease and, while it holds it and the sync is capturing, appends
+// the source's change events to the spool (applier.Capture).
+func (n *node) capture(ctx context.Context, stop <-chan struct{}) {
+	n.serveLease(ctx, stop, n.meta.Collection(metadata.CollCapture), "capturer", func(ctx context.Context, kept *lease.Kept) error {
+		for ctx.Err() == nil && !closed(stop) {
+			s, changed := n.state()
+			if !capturing(s) {
+				select {
+				case <-ctx.Done():
+				case <-stop:
+				case <-changed:
+				}
+				continue
+			}
+			done := make(chan struct{})
+			err := applier.Capture(ctx, applier.CaptureConfig{
+				Source: n.clusters(s).source, Meta: n.meta, Filter: s.Options.Filter(n.cfg.MetadataDB),
+				Mode: n.cfg.ChangeSource, StartAt: s.StartAtOperationTime,
+				Stop: n.whileSync(capturing, stop, done), Log: n.log.Named("capture"),
+			}, kept)
+			close(done)
+			switch {
+			case errors.Is(err, applier.ErrDirectionChanged):
+				sleepOrStop(ctx, stop, statePollInterval)
+			case err != nil:
+				return err
+			default:
+				// Done (the applier reads the live source) or stopped: nothing to do until the
+				// sync changes.
+				select {
+				case <-ctx.Done():
+				case <-stop:
+				case <-changed:
+				}
 			}
 		}
 		return nil

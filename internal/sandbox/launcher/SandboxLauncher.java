@@ -130,6 +130,11 @@ public final class SandboxLauncher {
             if (command.equalsIgnoreCase("configureFailPoint")) {
                 return failCommand.configure(databaseName, query);
             }
+            if (command.equalsIgnoreCase("sandboxTruncateOplog") && "admin".equals(databaseName) && ddlLog() != null) {
+                Document reply = new Document("removed", ddlLog().truncate((BsonTimestamp) query.get("before")));
+                Utils.markOkay(reply);
+                return reply;
+            }
             Document failure = failCommand.trip(channel, databaseName, command, query);
             if (failure != null) {
                 return failure;
@@ -853,6 +858,42 @@ public final class SandboxLauncher {
                 entry.append("ui", ui);
             }
             return entry.append("wall", now());
+        }
+
+        // Workaround mongoJavaServerOplogNeverTruncated: a test makes the oplog roll over by removing
+        // its entries older than before. A plain delete would not do: the memory backend reuses a
+        // removed document's slot for the next insert, so new entries would land before the kept
+        // ones in natural order, which oplog readers take as ts order (the newest entry is
+        // {$natural: -1}, as on a capped collection). So, under the oplog's lock, every entry is
+        // removed, the free slots are put back in ascending order, and the kept entries added again
+        // in order: they and every later entry then sit in ts order. Returns how many were removed.
+        synchronized int truncate(BsonTimestamp before) {
+            List<Document> kept = new ArrayList<>();
+            int removed = 0;
+            for (Document e : entries.queryAllAsStream().sorted((a, b) -> ((BsonTimestamp) a.get("ts")).compareTo((BsonTimestamp) b.get("ts"))).toList()) {
+                if (((BsonTimestamp) e.get("ts")).compareTo(before) >= 0) {
+                    kept.add(e);
+                } else {
+                    removed++;
+                }
+            }
+            entries.deleteDocuments(new Document(), 0, NoopOplog.get());
+            try {
+                Field f = MemoryCollection.class.getDeclaredField("emptyPositions");
+                f.setAccessible(true);
+                @SuppressWarnings("unchecked")
+                java.util.Queue<Integer> free = (java.util.Queue<Integer>) f.get(entries);
+                List<Integer> slots = new ArrayList<>(free);
+                slots.sort(null);
+                free.clear();
+                free.addAll(slots);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("mongo-java-server's memory collection moved: " + e, e);
+            }
+            for (Document e : kept) {
+                entries.addDocument(e);
+            }
+            return removed;
         }
 
         // The server's (and a fresh replica set's) election term.
