@@ -335,7 +335,9 @@ func (a *applier) run(ctx context.Context) error {
 			}
 		}
 
-		if time.Since(lastWindow) >= windowCheckInterval {
+		if len(b.ends) == 0 && time.Since(lastWindow) >= windowCheckInterval {
+			// Only for the live source: a position read from the spool needs nothing of the
+			// source's oplog (the capture's lag is what is watched then).
 			lastWindow = time.Now()
 			a.checkWindow(ctx, b.pos.TS)
 		}
