@@ -151,7 +151,9 @@ func TestChangeEventsGoThroughTheSpoolUnchanged(t *testing.T) {
 // emptyReader stands for the live source in a test that only needs the switch.
 type emptyReader struct{ pos Position }
 
-func (e emptyReader) next(context.Context, int) (events, Position, error) { return events{}, e.pos, nil }
-func (emptyReader) close(context.Context)                                 {}
+func (e emptyReader) next(context.Context, int) (events, Position, error) {
+	return events{}, e.pos, nil
+}
+func (emptyReader) close(context.Context) {}
 
 func bsonEqual(a, b bson.Raw) bool { return string(a) == string(b) }
