@@ -18,6 +18,7 @@ import (
 	"github.com/fleetsync/fleetsync/internal/loadgen"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
+	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/internal/node"
 	"github.com/fleetsync/fleetsync/internal/verify"
 	"github.com/fleetsync/fleetsync/web"
@@ -136,6 +137,17 @@ func changeEventsScenario(t *testing.T, mode, wantSource string) {
 	if a.Source != wantSource || a.Error != "" || a.DDLApplied < 5 || a.CRUDApplied == 0 {
 		t.Errorf("applier %+v: want source %s, no error, CRUD events and at least 5 DDL events (create, createIndexes, rename, drop, collMod)",
 			a, wantSource)
+	}
+	// The load wrote during the copy: those events went through the spool, captured from the
+	// same source, before the applier switched to the live source (issue 13).
+	meta := metadata.Open(destination, metaDB, db)
+	ck, _, err := applier.ReadCheckpoint(ctx, meta)
+	must(t, err)
+	capture, _, err := spool.ReadCapture(ctx, meta)
+	must(t, err)
+	if !ck.Live || ck.FromSpool == 0 || capture.Source != wantSource || !capture.Done || capture.Captured < ck.FromSpool {
+		t.Errorf("capture %+v, applier live %v from %v with %d spooled records applied: want the %s captured, applied from the spool, then live",
+			capture, ck.Live, ck.LiveFrom, ck.FromSpool, wantSource)
 	}
 	for _, w := range p.Warnings {
 		// A real destination supports every DDL event of this scenario.
