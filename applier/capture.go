@@ -123,7 +123,9 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 			return noteCapture(ctx, fence, err)
 		}
 		entries, bytes := spoolEntries(sp, kind, recs, cfg.Filter)
-		added, err := sp.Append(ctx, entries)
+		// Duplicates (appended by a predecessor that died before its checkpoint) are refused;
+		// the count below is of the records this checkpoint covers, so each is counted once.
+		_, err = sp.Append(ctx, entries)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -139,7 +141,7 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 					window = &[2]primitive.Timestamp{oldest, newest}
 				}
 			}
-			if err := saveCapture(ctx, fence, kind, next, int64(added), bytes, len(recs) < cfg.Batch, window); err != nil {
+			if err := saveCapture(ctx, fence, kind, next, int64(len(entries)), bytes, len(recs) < cfg.Batch, window); err != nil {
 				if errors.Is(err, ErrDeposed) || ctx.Err() != nil {
 					log.Warn("the capture lease was taken over; this node stops capturing", zap.Error(err))
 					return err

@@ -164,8 +164,9 @@ type Capture struct {
 
 	Source   string    `bson:"source,omitempty"`   // KindOplog or KindChangeStream
 	Position *Position `bson:"position,omitempty"` // every source event through it is in the spool
-	// Captured counts the spool entries this capture appended (duplicates not counted), and
-	// CapturedBytes their size.
+	// Captured counts the records the capture's checkpoints covered, each once whoever appended
+	// it (a capturer that died before its checkpoint leaves its last batch to be counted by its
+	// successor), and CapturedBytes their size.
 	Captured      int64 `bson:"captured"`
 	CapturedBytes int64 `bson:"capturedBytes"`
 	// AtEnd says the capture's last read reached the end of the source's history: its lag was
