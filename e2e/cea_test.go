@@ -18,8 +18,8 @@ import (
 	"github.com/fleetsync/fleetsync/internal/loadgen"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
-	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/internal/node"
+	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/internal/verify"
 	"github.com/fleetsync/fleetsync/web"
 )
