@@ -64,6 +64,15 @@ type restorer struct {
 	guard func(ctx context.Context, what string, fn func(context.Context) error) error
 }
 
+// record writes a catalog record of an index change (restored, deferred, rebuilt, forgotten)
+// through r.guard: a coordinator deposed since its last index change must not record it, or it
+// could undo its successor's record. A failed commit's undo, say, moves a restored setting back to
+// deferred; a late "restored" from the old coordinator over it would have the next commit skip an
+// index the destination holds without its uniqueness.
+func (r restorer) record(ctx context.Context, what string, fn func(context.Context) error) error {
+	return r.guarded(ctx, "recording "+what, fn)
+}
+
 // guarded runs fn through r.guard.
 func (r restorer) guarded(ctx context.Context, what string, fn func(context.Context) error) error {
 	if r.guard == nil {
@@ -110,12 +119,12 @@ func (r restorer) restoreEntry(ctx context.Context, e metadata.CatalogEntry) ([]
 			return done, fmt.Errorf("rebuilding index %s of %s: %w", rb.Index, ns, err)
 		}
 		if rb.Deferring || !deferred {
-			if err := r.meta.FinishRebuild(ctx, e.ID, rb.Index); err != nil {
+			if err := r.record(ctx, "the rebuild of "+rb.Index, func(ctx context.Context) error { return r.meta.FinishRebuild(ctx, e.ID, rb.Index) }); err != nil {
 				return done, err
 			}
 			continue
 		}
-		if err := r.meta.MarkRestored(ctx, e.ID, change); err != nil {
+		if err := r.markRestored(ctx, e.ID, change); err != nil {
 			return done, err
 		}
 		finished[rb.Index] = true
@@ -150,7 +159,7 @@ func (r restorer) restoreEntry(ctx context.Context, e metadata.CatalogEntry) ([]
 				}); err != nil {
 					return done, fmt.Errorf("rebuilding index %s of %s, missing on the destination: %w", change.Index, ns, err)
 				}
-				if err := r.meta.MarkRestored(ctx, e.ID, change); err != nil {
+				if err := r.markRestored(ctx, e.ID, change); err != nil {
 					return done, err
 				}
 				done = append(done, r.logRestored(ns, change, "rebuilt, it was missing"))
@@ -158,13 +167,13 @@ func (r restorer) restoreEntry(ctx context.Context, e metadata.CatalogEntry) ([]
 			}
 			// Dropped on the source during the sync, and so on the destination by the applier:
 			// nothing to restore. (An index dropped by a rebuild has a rebuild record, above.)
-			if err := r.meta.ForgetDeferred(ctx, ns.String(), change.Index); err != nil {
+			if err := r.record(ctx, "the drop of "+change.Index, func(ctx context.Context) error { return r.meta.ForgetDeferred(ctx, ns.String(), change.Index) }); err != nil {
 				return done, err
 			}
 			continue
 		}
 		if restored(spec, change) {
-			if err := r.meta.MarkRestored(ctx, e.ID, change); err != nil {
+			if err := r.markRestored(ctx, e.ID, change); err != nil {
 				return done, err
 			}
 			continue
@@ -186,12 +195,17 @@ func (r restorer) restoreEntry(ctx context.Context, e metadata.CatalogEntry) ([]
 		if err != nil {
 			return done, fmt.Errorf("restoring %s on index %s of %s: %w", describeChange(change), change.Index, ns, err)
 		}
-		if err := r.meta.MarkRestored(ctx, e.ID, change); err != nil {
+		if err := r.markRestored(ctx, e.ID, change); err != nil {
 			return done, err
 		}
 		done = append(done, r.logRestored(ns, change, how))
 	}
 	return done, nil
+}
+
+// markRestored records change as restored, while the coordinator holds its lease (see record).
+func (r restorer) markRestored(ctx context.Context, id string, change metadata.DeferredIndexChange) error {
+	return r.record(ctx, change.Index+" as restored", func(ctx context.Context) error { return r.meta.MarkRestored(ctx, id, change) })
 }
 
 func (r restorer) logRestored(ns namespace.Namespace, change metadata.DeferredIndexChange, how string) string {
@@ -431,7 +445,7 @@ func (r restorer) deferRestored(ctx context.Context) ([]string, error) {
 			}); err != nil {
 				return done, fmt.Errorf("building index %s of %s as the sync had it: %w", rb.Index, ns, err)
 			}
-			if err := r.meta.FinishRebuild(ctx, e.ID, rb.Index); err != nil {
+			if err := r.record(ctx, "the rebuild of "+rb.Index, func(ctx context.Context) error { return r.meta.FinishRebuild(ctx, e.ID, rb.Index) }); err != nil {
 				return done, err
 			}
 		}
@@ -453,7 +467,7 @@ func (r restorer) deferRestored(ctx context.Context) ([]string, error) {
 				r.log.Info("commit failed: deferred an index setting again", zap.String("change", line))
 				done = append(done, line)
 			}
-			if err := r.meta.MarkDeferred(ctx, e.ID, change); err != nil {
+			if err := r.record(ctx, change.Index+" as deferred", func(ctx context.Context) error { return r.meta.MarkDeferred(ctx, e.ID, change) }); err != nil {
 				return done, err
 			}
 		}
