@@ -58,20 +58,22 @@ func (n *node) probes() *probes {
 	return p.(*probes)
 }
 
-// cached is one value read at most once per probeTTL; concurrent callers wait for the one read.
+// cached is one value read at most once per probeTTL from the same place (key: the client asked,
+// which a reverse swaps); concurrent callers wait for the one read.
 type cached[T any] struct {
-	mu sync.Mutex
-	at time.Time // zero: never read
-	v  T
-	ok bool
+	mu  sync.Mutex
+	at  time.Time // zero: never read
+	key any
+	v   T
+	ok  bool
 }
 
-func (c *cached[T]) get(now time.Time, read func() (T, bool)) (T, bool) {
+func (c *cached[T]) get(now time.Time, key any, read func() (T, bool)) (T, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.at.IsZero() || now.Sub(c.at) >= probeTTL {
+	if c.at.IsZero() || now.Sub(c.at) >= probeTTL || c.key != key {
 		c.v, c.ok = read()
-		c.at = now
+		c.at, c.key = now, key
 	}
 	return c.v, c.ok
 }
@@ -112,7 +114,7 @@ func (n *node) windowProgress(ctx context.Context, p *web.Progress, s *metadata.
 			if !known {
 				// The capture is over (or never ran), so nothing refreshes its figures: ask the
 				// source, once a minute.
-				oldest, known = n.probes().oldest.get(time.Now(), func() (primitive.Timestamp, bool) { return n.readOplogOldest(ctx, source) })
+				oldest, known = n.probes().oldest.get(time.Now(), source, func() (primitive.Timestamp, bool) { return n.readOplogOldest(ctx, source) })
 			}
 			if known {
 				p.EstimatedOplogTimeRemaining = oplogTimeRemaining(needed, oldest)
@@ -127,7 +129,7 @@ func (n *node) windowProgress(ctx context.Context, p *web.Progress, s *metadata.
 		if s.Phase == metadata.PhaseCatalog || s.Phase == metadata.PhaseCopy {
 			toCopy = max(p.CollectionCopy.EstimatedTotalBytes-p.CollectionCopy.EstimatedCopiedBytes, 0)
 		}
-		space, known := n.probes().space.get(time.Now(), func() (spool.Space, bool) { return n.readSpace(ctx) })
+		space, known := n.probes().space.get(time.Now(), n.meta, func() (spool.Space, bool) { return n.readSpace(ctx) })
 		if w := spool.SpaceWarning(space, waiting, toCopy); known && w != "" {
 			p.Warnings = append(p.Warnings, w)
 		}

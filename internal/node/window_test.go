@@ -198,3 +198,26 @@ func TestProgressAsksDBStatsOncePerMinute(t *testing.T) {
 		t.Fatalf("dbStats: %s", sent[0].Outcome)
 	}
 }
+
+// A probe is read again after probeTTL, or at once when it is asked of another client (a reverse
+// swapped the source).
+func TestCachedProbe(t *testing.T) {
+	var c cached[int]
+	reads := 0
+	read := func() (int, bool) { reads++; return reads, true }
+	t0 := time.Now()
+	for _, step := range []struct {
+		at    time.Duration
+		key   string
+		reads int
+	}{
+		{0, "cluster0", 1},
+		{probeTTL - time.Second, "cluster0", 1},
+		{probeTTL - time.Second, "cluster1", 2},
+		{2*probeTTL - time.Second, "cluster1", 3},
+	} {
+		if v, ok := c.get(t0.Add(step.at), step.key, read); !ok || v != step.reads || reads != step.reads {
+			t.Fatalf("at %s from %s: value %d after %d reads, want %d", step.at, step.key, v, reads, step.reads)
+		}
+	}
+}
