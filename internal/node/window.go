@@ -122,19 +122,26 @@ func (n *node) windowProgress(ctx context.Context, p *web.Progress, s *metadata.
 		}
 	}
 	if active {
-		var waiting, toCopy int64
-		if capOK && !c.Done {
-			waiting = spool.WaitingBytes(c, applied)
-		}
-		if s.Phase == metadata.PhaseCatalog || s.Phase == metadata.PhaseCopy {
-			toCopy = max(p.CollectionCopy.EstimatedTotalBytes-p.CollectionCopy.EstimatedCopiedBytes, 0)
-		}
+		waiting, toCopy := stillToWrite(s, p.CollectionCopy, c, capOK, applied)
 		space, known := n.probes().space.get(time.Now(), n.meta, func() (spool.Space, bool) { return n.readSpace(ctx) })
 		if w := spool.SpaceWarning(space, waiting, toCopy); known && w != "" {
 			p.Warnings = append(p.Warnings, w)
 		}
 	}
 	return nil
+}
+
+// stillToWrite is what the sync still has to write to the destination, in bytes: the spool's
+// entries not applied yet (while the capture runs) and the copy's remaining bytes (while copying;
+// the estimate may be exceeded, never below 0).
+func stillToWrite(s *metadata.Sync, cc web.CollectionCopy, c spool.Capture, capOK bool, applied int64) (waiting, toCopy int64) {
+	if capOK && !c.Done {
+		waiting = spool.WaitingBytes(c, applied)
+	}
+	if s.Phase == metadata.PhaseCatalog || s.Phase == metadata.PhaseCopy {
+		toCopy = max(cc.EstimatedTotalBytes-cc.EstimatedCopiedBytes, 0)
+	}
+	return waiting, toCopy
 }
 
 // neededFromOplog is the oldest source position the sync still needs from the source's oplog: the

@@ -221,3 +221,29 @@ func TestCachedProbe(t *testing.T) {
 		}
 	}
 }
+
+// What the free-space warning weighs: the spool's waiting entries while the capture runs, the
+// copy's remaining bytes while copying.
+func TestStillToWrite(t *testing.T) {
+	c := spool.Capture{Captured: 1000, CapturedBytes: 500_000}
+	cc := web.CollectionCopy{EstimatedTotalBytes: 10_000_000, EstimatedCopiedBytes: 4_000_000}
+	for _, x := range []struct {
+		name            string
+		phase           string
+		c               spool.Capture
+		capOK           bool
+		cc              web.CollectionCopy
+		waiting, toCopy int64
+	}{
+		{"copying, 400 of 1000 entries applied", metadata.PhaseCopy, c, true, cc, 300_000, 6_000_000},
+		{"copied past the estimate", metadata.PhaseCopy, c, true, web.CollectionCopy{EstimatedTotalBytes: 1, EstimatedCopiedBytes: 2}, 300_000, 0},
+		{"applying: nothing left to copy", metadata.PhaseApply, c, true, cc, 300_000, 0},
+		{"the capture is over", metadata.PhaseApply, spool.Capture{Captured: 1000, CapturedBytes: 500_000, Done: true}, true, cc, 0, 0},
+		{"no capture", metadata.PhaseCopy, spool.Capture{}, false, cc, 0, 6_000_000},
+	} {
+		w, tc := stillToWrite(&metadata.Sync{Phase: x.phase}, x.cc, x.c, x.capOK, 400)
+		if w != x.waiting || tc != x.toCopy {
+			t.Errorf("%s: waiting %d, to copy %d; want %d, %d", x.name, w, tc, x.waiting, x.toCopy)
+		}
+	}
+}
