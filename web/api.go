@@ -282,7 +282,8 @@ type Spool struct {
 	// Capturer holds the capture lease; null while no node does.
 	Capturer *LeaseHolder `json:"capturer"`
 	// Captured counts the events the capture put in the spool, Bytes their size; Applied counts the
-	// ones the applier applied from it, and Waiting the ones still to apply (never below 0).
+	// ones the applier applied from it, and Waiting the ones still to apply (never below 0; 0 once
+	// the capture is done, as the applier reads the rest from the source).
 	Captured int64 `json:"eventsCaptured"`
 	Applied  int64 `json:"eventsApplied"`
 	Waiting  int64 `json:"eventsWaiting"`

@@ -144,7 +144,7 @@ func TestProgressReportsTheSpoolAndTheOplogWindowLeft(t *testing.T) {
 	upsert(metadata.CollCheckpoints, bson.D{{Key: "live", Value: true}, {Key: "position", Value: applier.Position{TS: primitive.Timestamp{T: oldest.T + 20*60, I: 1}}}})
 	r.put(t, bson.D{{Key: "phase", Value: metadata.PhaseApply}})
 	p, _ = progress()
-	if p.EstimatedOplogTimeRemaining != "20 minutes" || p.Fleet.Spool == nil || !p.Fleet.Spool.Done {
+	if p.EstimatedOplogTimeRemaining != "20 minutes" || p.Fleet.Spool == nil || !p.Fleet.Spool.Done || p.Fleet.Spool.Waiting != 0 {
 		t.Fatalf("applier live: estimatedOplogTimeRemaining %q, spool %+v", p.EstimatedOplogTimeRemaining, p.Fleet.Spool)
 	}
 	if hasWarning(p.Warnings, "the capture of change events") {

@@ -23,8 +23,13 @@ const LagWarningSeconds = 300
 const oldestShare = 10
 
 // Waiting is how many captured events the applier has not applied from the spool yet; never
-// below 0 (the two counts are written by different nodes at different times).
+// below 0 (the two counts are written by different nodes at different times), and 0 once the
+// capture is done: the applier then reads the source, which gives it the events captured after its
+// switch, and the spool is cleared.
 func Waiting(c Capture, applied int64) int64 {
+	if c.Done {
+		return 0
+	}
 	return max(c.Captured-applied, 0)
 }
 
