@@ -123,9 +123,10 @@ func (n *node) windowProgress(ctx context.Context, p *web.Progress, s *metadata.
 	}
 	if active {
 		waiting, toCopy := stillToWrite(s, p.CollectionCopy, c, capOK, applied)
-		space, known := n.probes().space.get(time.Now(), n.meta, func() (spool.Space, bool) { return n.readSpace(ctx) })
-		if w := spool.SpaceWarning(space, waiting, toCopy); known && w != "" {
-			p.Warnings = append(p.Warnings, w)
+		if space, known := n.probes().space.get(time.Now(), n.meta, func() (spool.Space, bool) { return n.readSpace(ctx) }); known {
+			if w := spool.SpaceWarning(space, waiting, toCopy); w != "" {
+				p.Warnings = append(p.Warnings, w)
+			}
 		}
 	}
 	return nil
