@@ -139,13 +139,18 @@ type Progress struct {
 	TotalEventsApplied *int64 `json:"totalEventsApplied"`
 	// EstimatedSecondsToCEACatchup is null while unknown (no measured catch-up rate yet, or the
 	// applier is not catching up).
-	EstimatedSecondsToCEACatchup *int64           `json:"estimatedSecondsToCEACatchup"`
-	CollectionCopy               CollectionCopy   `json:"collectionCopy"`
-	DirectionMapping             DirectionMapping `json:"directionMapping"`
-	MongosyncID                  string           `json:"mongosyncID"`
-	CoordinatorID                string           `json:"coordinatorID"`
-	Source                       Ping             `json:"source"`
-	Destination                  Ping             `json:"destination"`
+	EstimatedSecondsToCEACatchup *int64 `json:"estimatedSecondsToCEACatchup"`
+	// EstimatedOplogTimeRemaining is mongosync's (1.19+) string: the time between the oldest
+	// entry of the source's oplog and the oldest entry the sync still needs from it, as "4 hours",
+	// "45 minutes", "more than 72 hours", "less than 15 minutes", or "not checked yet" while the
+	// oldest entry is unknown. Only while RUNNING, as mongosync reports it; absent otherwise.
+	EstimatedOplogTimeRemaining string           `json:"estimatedOplogTimeRemaining,omitempty"`
+	CollectionCopy              CollectionCopy   `json:"collectionCopy"`
+	DirectionMapping            DirectionMapping `json:"directionMapping"`
+	MongosyncID                 string           `json:"mongosyncID"`
+	CoordinatorID               string           `json:"coordinatorID"`
+	Source                      Ping             `json:"source"`
+	Destination                 Ping             `json:"destination"`
 	// Verification is null while the embedded verifier is off.
 	Verification *Verification `json:"verification"`
 	Warnings     []string      `json:"warnings"`
@@ -213,7 +218,9 @@ type Fleet struct {
 	EstimatedTotalDocs   int64          `json:"estimatedTotalDocuments"`
 	StartAtOperationTime *OpTime        `json:"startAtOperationTime,omitempty"`
 	Applier              *Applier       `json:"applier,omitempty"`
-	Commit               *Commit        `json:"commit,omitempty"`
+	// Spool is the capture of the source's change events into the destination, once it has run.
+	Spool  *Spool  `json:"spool,omitempty"`
+	Commit *Commit `json:"commit,omitempty"`
 	// Reversed is true once /reverse turned the sync around (cluster1 to cluster0).
 	Reversed bool   `json:"reversed,omitempty"`
 	Error    string `json:"error,omitempty"`
@@ -266,6 +273,26 @@ type Applier struct {
 	// Failed says the applier stopped for good on Error (the source's oplog no longer holds its
 	// resume point, a collection was renamed into the sync): the sync must be started again.
 	Failed bool `json:"failed,omitempty"`
+}
+
+// Spool is the capture and its spool (docs/lifecycle.md): one node reads the source's change
+// events from the sync's start and keeps them in the metadata database until the applier, which
+// reads them from there until it switches to the live source, has applied them.
+type Spool struct {
+	// Capturer holds the capture lease; null while no node does.
+	Capturer *LeaseHolder `json:"capturer"`
+	// Captured counts the events the capture put in the spool, Bytes their size; Applied counts the
+	// ones the applier applied from it, and Waiting the ones still to apply (never below 0; 0 once
+	// the capture is done, as the applier reads the rest from the source).
+	Captured int64 `json:"eventsCaptured"`
+	Applied  int64 `json:"eventsApplied"`
+	Waiting  int64 `json:"eventsWaiting"`
+	Bytes    int64 `json:"bytesCaptured"`
+	// LagSeconds is how far behind the source the capture was at its last checkpoint.
+	LagSeconds float64 `json:"captureLagSeconds"`
+	// Done says the applier reads the live source: the capture is over.
+	Done  bool   `json:"done"`
+	Error string `json:"error,omitempty"`
 }
 
 // LeaseHolder is the node holding a fleet-wide lease, and the lease's epoch.

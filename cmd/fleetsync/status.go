@@ -198,6 +198,8 @@ var statusSections = []func(p web.Progress) []string{
 	statusPartitions,
 	statusApply,
 	statusApplier,
+	statusOplog,
+	statusSpool,
 	statusCommit,
 	statusVerification,
 	statusClusters,
@@ -309,6 +311,34 @@ func statusApplier(p web.Progress) []string {
 		orDefault(a.Node, "none"), orDefault(a.Source, "unknown"), a.Epoch, through)}
 }
 
+// statusOplog shows mongosync's estimate of how long the source's oplog still holds what the sync
+// needs from it (while RUNNING).
+func statusOplog(p web.Progress) []string {
+	if p.EstimatedOplogTimeRemaining == "" {
+		return nil
+	}
+	return []string{"oplog time left: " + p.EstimatedOplogTimeRemaining}
+}
+
+// statusSpool shows the capture of change events into the spool: who captures, how many events it
+// kept and how many the applier has applied from there, and how far behind the source it is.
+func statusSpool(p web.Progress) []string {
+	sp := p.Fleet.Spool
+	if sp == nil {
+		return nil
+	}
+	capture := fmt.Sprintf("capture lag: %.0f s", sp.LagSeconds)
+	if sp.Done {
+		capture = "capture done"
+	}
+	capturer := "none"
+	if sp.Capturer != nil {
+		capturer = fmt.Sprintf("%s   epoch: %d", sp.Capturer.Node, sp.Capturer.Epoch)
+	}
+	return []string{fmt.Sprintf("spool: %s captured (%s), %s applied, %s waiting   %s   capturer: %s",
+		formatCount(sp.Captured), formatBytes(sp.Bytes), formatCount(sp.Applied), formatCount(sp.Waiting), capture, capturer)}
+}
+
 // statusCommit shows the cut-over once /commit was called.
 func statusCommit(p web.Progress) []string {
 	c := p.Fleet.Commit
@@ -403,6 +433,9 @@ func statusProblems(p web.Progress) []string {
 	}
 	if a := p.Fleet.Applier; a != nil && a.Error != "" {
 		lines = append(lines, "error: applier: "+a.Error)
+	}
+	if sp := p.Fleet.Spool; sp != nil && sp.Error != "" {
+		lines = append(lines, "error: capture: "+sp.Error)
 	}
 	return lines
 }

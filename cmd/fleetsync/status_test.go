@@ -185,6 +185,29 @@ func TestStatusFormatApplyWithLag(t *testing.T) {
 	assertLine(t, formatStatus(unknown), "lag: 3 s   events applied: unknown   catch-up estimate: unknown")
 }
 
+// A copy whose capture keeps the change events in the spool, then the same sync once the applier
+// reads the source.
+func TestStatusFormatSpool(t *testing.T) {
+	p := copyProgress
+	p.EstimatedOplogTimeRemaining = "4 hours"
+	p.Fleet.Spool = &web.Spool{Capturer: &web.LeaseHolder{Node: "node-bb", Epoch: 3}, Captured: 12_000, Applied: 0, Waiting: 12_000,
+		Bytes: 3_400_000, LagSeconds: 1.6, Error: "appending 500 change events to the spool: connection reset"}
+	r := formatStatus(p)
+	assertLine(t, r, "oplog time left: 4 hours")
+	assertLine(t, r, "spool: 12,000 captured (3.4 MB), 0 applied, 12,000 waiting   capture lag: 2 s   capturer: node-bb   epoch: 3")
+	assertLine(t, r, "error: capture: appending 500 change events to the spool: connection reset")
+	if !strings.Contains(r, "canCommit: false   canWrite: false\noplog time left: 4 hours\nspool: ") {
+		t.Fatalf("the oplog and spool lines are not after change event application:\n%s", r)
+	}
+
+	done := applyProgress
+	done.Fleet.Spool = &web.Spool{Captured: 12_000, Applied: 12_000, Bytes: 3_400_000, Done: true}
+	r = formatStatus(done)
+	assertLine(t, r, "spool: 12,000 captured (3.4 MB), 12,000 applied, 0 waiting   capture done   capturer: none")
+	assertNoLineWith(t, r, "oplog time left:")
+	assertNoLineWith(t, formatStatus(copyProgress), "spool:")
+}
+
 func TestStatusFormatApplierError(t *testing.T) {
 	p := applyProgress
 	a := *p.Fleet.Applier

@@ -33,8 +33,9 @@ import (
 // that the sync stays in whatever state a test puts it: what the API alone does to the shared
 // state is all there is to see.
 type apiRig struct {
-	n   *node
-	srv *httptest.Server
+	n        *node
+	srv      *httptest.Server
+	clusters sandboxtest.Clusters
 }
 
 func newAPIRig(t *testing.T, sandbox bool) *apiRig {
@@ -66,7 +67,7 @@ func newAPIRig(t *testing.T, sandbox bool) *apiRig {
 	n.members.Store(m)
 	srv := httptest.NewServer(web.New(n, zap.NewNop()))
 	t.Cleanup(srv.Close)
-	return &apiRig{n: n, srv: srv}
+	return &apiRig{n: n, srv: srv, clusters: c}
 }
 
 // put sets the sync document's lifecycle fields, as a coordinator would have left them.

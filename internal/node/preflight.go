@@ -115,8 +115,16 @@ func (n *node) preflight(ctx context.Context, req web.StartRequest) (metadata.Op
 		if err != nil {
 			return opts, web.Unavailable("ClusterUnavailable", "%v", err)
 		}
-		if err := preflight.CheckOplogWindow(window, total); err != nil {
+		ttl := n.cfg.LeaseTTL
+		if ttl <= 0 {
+			ttl = DefaultLeaseTTL // a node built without Run's defaults (tests)
+		}
+		warning, err := preflight.CheckOplogWindow(window, total, ttl)
+		if err != nil {
 			return opts, web.BadRequest("OplogWindowTooSmall", "%v", err)
+		}
+		if warning != "" {
+			opts.PreflightWarnings = append(opts.PreflightWarnings, warning)
 		}
 	}
 	// Said once here, where the start is decided; /progress repeats them from the sync's options.

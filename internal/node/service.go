@@ -215,12 +215,20 @@ func (n *node) Progress(ctx context.Context) (web.Progress, error) {
 			p.Fleet.NodesAlive++
 		}
 	}
-	if s.Phase == metadata.PhaseApply && s.State != metadata.StateIdle {
-		if err := n.applierProgress(ctx, &p, source); err != nil {
+	if s.State != metadata.StateIdle {
+		// One read of the checkpoint serves the applier's figures and the capture's.
+		ck, ckOK, err := applier.ReadCheckpoint(ctx, n.meta)
+		if err != nil {
 			return web.Progress{}, err
 		}
-		if s.State != metadata.StateRunning {
-			p.CanCommit = false // only a RUNNING sync can be committed
+		if s.Phase == metadata.PhaseApply {
+			n.applierProgress(ctx, &p, source, ck, ckOK)
+			if s.State != metadata.StateRunning {
+				p.CanCommit = false // only a RUNNING sync can be committed
+			}
+		}
+		if err := n.windowProgress(ctx, &p, &s, source, ck, ckOK); err != nil {
+			return web.Progress{}, err
 		}
 	}
 	if sum.Failed > 0 {
@@ -253,17 +261,14 @@ const terminalInfo = "change event application stopped: start a new sync"
 // commitLagSeconds is mongosync's bound: canCommit needs the lag under 30 seconds.
 const commitLagSeconds = 30
 
-// applierProgress fills the change-event fields of p: lag against the source's latest optime,
-// events applied, the catch-up estimate, canCommit, and the applier's warnings.
-func (n *node) applierProgress(ctx context.Context, p *web.Progress, source *mongo.Client) error {
-	ck, ok, err := applier.ReadCheckpoint(ctx, n.meta)
-	if err != nil {
-		return err
-	}
+// applierProgress fills the change-event fields of p from the applier's checkpoint ck (ok false
+// when it has none yet): lag against the source's latest optime, events applied, the catch-up
+// estimate, canCommit, and the applier's warnings.
+func (n *node) applierProgress(ctx context.Context, p *web.Progress, source *mongo.Client, ck applier.Checkpoint, ok bool) {
 	a := &web.Applier{}
 	p.Fleet.Applier = a
 	if !ok {
-		return nil
+		return
 	}
 	if ck.Owner != "" {
 		a.Node = displayName(ck.Owner)
@@ -282,14 +287,14 @@ func (n *node) applierProgress(ctx context.Context, p *web.Progress, source *mon
 	total := ck.EventsApplied
 	p.TotalEventsApplied = &total
 	if ck.Position == nil {
-		return nil
+		return
 	}
 	a.AppliedThrough = &web.OpTime{T: ck.Position.TS.T, I: ck.Position.TS.I}
 	latest, err := clusterclock.Now(ctx, source)
 	if err != nil {
 		// The lag is unknown, not zero: leave it null rather than fail the whole progress call.
 		n.log.Debug("cannot read the source's latest optime for the lag", zap.Error(err))
-		return nil
+		return
 	}
 	a.SourceLatest = &web.OpTime{T: latest.T, I: latest.I}
 	lag := int64(0)
@@ -300,7 +305,6 @@ func (n *node) applierProgress(ctx context.Context, p *web.Progress, source *mon
 	p.Lag = &web.Lag{OverallLagSeconds: lag, CRUDLagSeconds: lag, DDLLagSeconds: lag}
 	p.EstimatedSecondsToCEACatchup = catchupEstimate(lag, ck.CatchupRate)
 	p.CanCommit = ck.Error == "" && lag < commitLagSeconds
-	return nil
 }
 
 // catchupEstimate is how long the applier needs to catch up a lag (seconds of source time) at its

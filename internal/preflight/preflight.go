@@ -1,7 +1,8 @@
 // Package preflight holds the checks /start makes before a sync begins, so that a sync that cannot
 // succeed is refused in one sentence at once, not after hours of copying: supported and matching
 // server versions, cluster topologies that give change events, write blocking where it is asked for,
-// a destination free of the namespaces to sync, and an oplog long enough for the copy.
+// a destination free of the namespaces to sync, and an oplog long enough for the capture of change
+// events to survive a takeover.
 package preflight
 
 import (
@@ -173,6 +174,18 @@ type OplogWindow struct {
 	// equals Span for a full oplog. Zero when the oplog is not capped (it never drops entries).
 	Capacity time.Duration
 	Capped   bool
+	// Bytes is the size of the entries the oplog holds now (collStats size): over Span, the
+	// source's write rate, which is also the rate the capture's spool grows at.
+	Bytes int64
+}
+
+// WriteRate is the source's oplog write rate in bytes per second, measured over the window; 0
+// when it cannot be told (an empty oplog, or one whose entries share one second).
+func (w OplogWindow) WriteRate() float64 {
+	if w.Span < time.Second || w.Bytes <= 0 {
+		return 0
+	}
+	return float64(w.Bytes) / w.Span.Seconds()
 }
 
 // ReadOplogWindow measures the source's oplog. ok is false when it has none to read (a mongos,
@@ -197,7 +210,7 @@ func ReadOplogWindow(ctx context.Context, source *mongo.Client) (w OplogWindow, 
 	}
 	t0, _, _ := first.Lookup("ts").TimestampOK()
 	t1, _, _ := last.Lookup("ts").TimestampOK()
-	w = OplogWindow{Span: time.Duration(int64(t1)-int64(t0)) * time.Second, Capped: stats.Capped}
+	w = OplogWindow{Span: time.Duration(int64(t1)-int64(t0)) * time.Second, Capped: stats.Capped, Bytes: int64(stats.Size)}
 	if stats.Capped {
 		w.Capacity = w.Span
 		if stats.Size > 0 && stats.MaxSize > stats.Size {
@@ -208,23 +221,57 @@ func ReadOplogWindow(ctx context.Context, source *mongo.Client) (w OplogWindow, 
 }
 
 // AssumedCopyRate is the copy throughput the oplog check assumes, in bytes per second: a cautious
-// figure for one node, so that the check errs on the side of a longer oplog.
+// figure for one node, so that the estimates err on the side of a longer copy.
 const AssumedCopyRate = 10 << 20
 
-// CheckOplogWindow refuses a sync whose copy would outlast the source's oplog: the change events
-// written meanwhile, from the start time on, would be gone before they could be applied.
-func CheckOplogWindow(w OplogWindow, totalBytes int64) error {
+// MinOplogWindow is the least oplog window a sync accepts, on top of one capture takeover (the
+// capture lease's TTL). From its start the sync's capture copies the source's change events into
+// the spool on the destination, so the oplog only has to hold what the capture has not read yet:
+// its lag, normally a second or two, since it only appends. What the window must survive is the
+// capture standing still: a capturing node that dies is replaced only once its lease expires (the
+// TTL), and then the new capturer connects and resumes; a destination electing a new primary
+// (about 10 to 30 s) or a burst of writes on the source holds it back too. 15 minutes covers those
+// many times over, and it is the bound under which mongosync itself reports its
+// estimatedOplogTimeRemaining as "less than 15 minutes" and calls the oplog too small.
+const MinOplogWindow = 15 * time.Minute
+
+// CheckOplogWindow judges the source's oplog for a sync of totalBytes whose capture lease has the
+// given TTL. It refuses an oplog that could not hold the capture's lag and a takeover
+// (MinOplogWindow plus takeover). An oplog that holds those but not the whole copy is no reason to
+// refuse any more, since the capture keeps the events in the spool on the destination; it gets a
+// warning (returned, for the sync's preflight warnings) saying how much room the spool may take
+// there: the source's write rate times the estimated copy time.
+func CheckOplogWindow(w OplogWindow, totalBytes int64, takeover time.Duration) (warning string, err error) {
 	if !w.Capped || w.Capacity == 0 {
-		return nil
+		return "", nil
+	}
+	if need := MinOplogWindow + takeover; w.Capacity < need {
+		return "", fmt.Errorf("the source's oplog holds about %s of writes, but fleetsync needs at least %s: "+
+			"the capture that keeps the sync's change events must be able to fall behind by %s and be taken over (%s, the lease TTL) without losing any; "+
+			"grow the oplog (replSetResizeOplog) to hold at least %s",
+			roundDuration(w.Capacity), roundDuration(need), roundDuration(MinOplogWindow), takeover, roundDuration(2*need))
 	}
 	copyTime := time.Duration(float64(totalBytes) / AssumedCopyRate * float64(time.Second))
 	if w.Capacity >= copyTime {
-		return nil
+		return "", nil
 	}
-	return fmt.Errorf("the source's oplog holds about %s of writes, but copying %s takes about %s at %d MB/s: "+
-		"events written during the copy would fall off the oplog before they are applied; "+
-		"grow the oplog (replSetResizeOplog) to hold at least %s, or sync fewer namespaces",
-		w.Capacity.Round(time.Minute), humanBytes(totalBytes), copyTime.Round(time.Minute), AssumedCopyRate>>20, (2 * copyTime).Round(time.Hour))
+	spool := "an unknown amount (the source's write rate cannot be measured yet)"
+	if rate := w.WriteRate(); rate > 0 {
+		spool = "about " + humanBytes(int64(rate*copyTime.Seconds()))
+	}
+	return fmt.Sprintf("copying %s takes about %s at %d MB/s, longer than the source's oplog holds (about %s): "+
+		"the capture keeps the change events written meanwhile in the spool on the destination, in the metadata database, "+
+		"which may need %s there (the source's oplog write rate times the copy time); make room on the destination, "+
+		"or grow the source's oplog (replSetResizeOplog) to hold at least %s so the events need not wait in the spool",
+		humanBytes(totalBytes), roundDuration(copyTime), AssumedCopyRate>>20, roundDuration(w.Capacity), spool, (2 * copyTime).Round(time.Hour)), nil
+}
+
+// roundDuration rounds d to the minute, or to the second under an hour, for a message.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Hour {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
 }
 
 // EstimateBytes sums the data size of the databases the filter may select (dbStats): a quick upper

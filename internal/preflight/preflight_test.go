@@ -59,24 +59,60 @@ func TestCheckTopologyAndWriteBlocking(t *testing.T) {
 	}
 }
 
+// The capture keeps the change events in the spool from the sync's start, so the oplog must only
+// hold the capture's lag and a takeover: a copy longer than the oplog is a warning with the spool's
+// likely size, and only an oplog under MinOplogWindow plus the lease TTL is refused.
 func TestCheckOplogWindow(t *testing.T) {
 	const gb = 1 << 30
+	const ttl = 10 * time.Second // node.DefaultLeaseTTL
 	for _, c := range []struct {
-		w     OplogWindow
-		bytes int64
-		ok    bool
+		name    string
+		w       OplogWindow
+		bytes   int64
+		ttl     time.Duration
+		refusal []string // parts of the refusal; nil: accepted
+		warning []string // parts of the warning; nil: none
 	}{
-		{OplogWindow{}, 1000 * gb, true}, // not capped: never drops entries (the sandbox)
-		{OplogWindow{Capped: true, Span: time.Hour, Capacity: 48 * time.Hour}, 100 * gb, true},    // 100 GB at 10 MB/s is 2.8 h
-		{OplogWindow{Capped: true, Span: time.Hour, Capacity: 2 * time.Hour}, 100 * gb, false},    // 2 h < 2.8 h
-		{OplogWindow{Capped: true, Span: 10 * time.Minute, Capacity: 10 * time.Minute}, gb, true}, // 1 GB takes 1.7 min
+		{name: "not capped: never drops entries (the sandbox)", w: OplogWindow{}, bytes: 1000 * gb, ttl: ttl},
+		{name: "the copy fits the window", w: OplogWindow{Capped: true, Span: time.Hour, Capacity: 48 * time.Hour, Bytes: gb}, bytes: 100 * gb, ttl: ttl},
+		{name: "the copy outlasts the window: 100 GB at 10 MB/s is 2.8 h, the oplog 2 h",
+			w: OplogWindow{Capped: true, Span: time.Hour, Capacity: 2 * time.Hour, Bytes: gb}, bytes: 100 * gb, ttl: ttl,
+			// 1 GB of oplog an hour for 10,240 s of copy.
+			warning: []string{"copying 100.0 GB takes about 2h51m0s", "(about 2h0m0s)", "spool on the destination", "about 2.8 GB there"}},
+		{name: "no write rate to estimate the spool from",
+			w: OplogWindow{Capped: true, Span: 0, Capacity: time.Hour}, bytes: 100 * gb, ttl: ttl,
+			warning: []string{"an unknown amount"}},
+		{name: "a window just long enough for the lag and a takeover",
+			w: OplogWindow{Capped: true, Span: MinOplogWindow + ttl, Capacity: MinOplogWindow + ttl, Bytes: gb}, bytes: gb, ttl: ttl},
+		{name: "ten minutes: too short to survive a stalled capture",
+			w: OplogWindow{Capped: true, Span: 10 * time.Minute, Capacity: 10 * time.Minute, Bytes: gb}, bytes: gb, ttl: ttl,
+			refusal: []string{"holds about 10m0s of writes", "at least 15m10s", "replSetResizeOplog"}},
+		{name: "a long lease TTL needs a longer window",
+			w: OplogWindow{Capped: true, Span: 20 * time.Minute, Capacity: 20 * time.Minute, Bytes: gb}, bytes: gb, ttl: 10 * time.Minute,
+			refusal: []string{"at least 25m0s", "(10m0s, the lease TTL)"}},
 	} {
-		err := CheckOplogWindow(c.w, c.bytes)
-		if (err == nil) != c.ok {
-			t.Errorf("%+v, %d GB: %v", c.w, c.bytes/gb, err)
+		warning, err := CheckOplogWindow(c.w, c.bytes, c.ttl)
+		switch {
+		case c.refusal == nil && err != nil:
+			t.Errorf("%s: refused: %v", c.name, err)
+		case c.refusal != nil && err == nil:
+			t.Errorf("%s: accepted (warning %q), want a refusal", c.name, warning)
 		}
-		if err != nil && (!strings.Contains(err.Error(), "replSetResizeOplog") || !strings.Contains(err.Error(), "100.0 GB")) {
-			t.Errorf("the refusal does not say what to do: %v", err)
+		for _, part := range c.refusal {
+			if err != nil && !strings.Contains(err.Error(), part) {
+				t.Errorf("%s: the refusal %q does not say %q", c.name, err, part)
+			}
+		}
+		if c.warning == nil && warning != "" {
+			t.Errorf("%s: unexpected warning %q", c.name, warning)
+		}
+		if c.warning != nil && warning == "" {
+			t.Errorf("%s: no warning", c.name)
+		}
+		for _, part := range c.warning {
+			if warning != "" && !strings.Contains(warning, part) {
+				t.Errorf("%s: the warning %q does not say %q", c.name, warning, part)
+			}
 		}
 	}
 }
@@ -102,6 +138,9 @@ func TestProbeAndDestinationChecksOnSandbox(t *testing.T) {
 	w, ok, err := ReadOplogWindow(ctx, src)
 	if err != nil || !ok || w.Capped {
 		t.Fatalf("oplog window %+v ok %v err %v; the sandbox's oplog is not capped", w, ok, err)
+	}
+	if w.Bytes <= 0 {
+		t.Fatalf("oplog window %+v: no size read from collStats, so no write rate for the spool estimate", w)
 	}
 	if n, err := EstimateBytes(ctx, src, namespace.Filter{}); err != nil || n <= 0 {
 		t.Fatalf("estimate %d, %v", n, err)
