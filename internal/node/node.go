@@ -363,6 +363,8 @@ type node struct {
 	members                         atomic.Pointer[membership.Membership]
 	owner                           string
 	srcID, dstID                    metadata.Identity
+	// probeCache holds what /progress asks the clusters at most once a minute (see window.go).
+	probeCache probes
 
 	sync atomic.Pointer[metadata.Sync] // the sync document, as last read
 

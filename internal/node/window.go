@@ -48,15 +48,7 @@ type probes struct {
 	oldest cached[primitive.Timestamp]
 }
 
-// nodeProbes holds each node's probes (*node → *probes). It sits beside the node rather than in
-// it so that this file adds the cache without touching the node's wiring; a node lives as long as
-// its process, tests aside.
-var nodeProbes sync.Map
-
-func (n *node) probes() *probes {
-	p, _ := nodeProbes.LoadOrStore(n, &probes{})
-	return p.(*probes)
-}
+func (n *node) probes() *probes { return &n.probeCache }
 
 // cached is one value read at most once per probeTTL from the same place (key: the client asked,
 // which a reverse swaps); concurrent callers wait for the one read.
