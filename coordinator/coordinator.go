@@ -255,7 +255,7 @@ func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collec
 	ns := coll.NS.String()
 	e := metadata.CatalogEntry{
 		ID: metadata.CatalogID(c.Meta.SyncID, ns), Sync: c.Meta.SyncID,
-		DB: coll.NS.DB, Coll: coll.NS.Coll, Type: coll.Type, Options: coll.Options,
+		DB: coll.NS.DB, Coll: coll.NS.Coll, Type: coll.Type, Options: coll.Options, UUID: coll.UUID,
 	}
 	var ranges []partition.Range
 	if coll.HasDocuments() {
@@ -288,7 +288,7 @@ func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collec
 		if err := c.Meta.PutCatalogEntry(ctx, e); err != nil {
 			return err
 		}
-		if err := c.Partitions.Replace(ctx, ns, ranges); err != nil {
+		if err := c.Partitions.ReplaceCollection(ctx, ns, coll.UUID, ranges); err != nil {
 			return err
 		}
 		if err := c.Meta.MarkPartitioned(ctx, e.ID, len(ranges)); err != nil {

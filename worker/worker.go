@@ -174,7 +174,8 @@ func (w *Worker) copy(kept *lease.Kept, stop <-chan struct{}, claim *partition.C
 	if !ok {
 		return Failed, fmt.Errorf("partition %s has a malformed namespace %q", p.ID, p.NS)
 	}
-	src := concern.SourceCollection(w.cfg.Source, db, coll)
+	// Written under the name the collection was cataloged with, whatever it is called on the source
+	// now: the applier replays the source's renames in order, and they move it.
 	dst := concern.DestinationCollection(w.cfg.Destination, db, coll)
 
 	var after primitive.Timestamp
@@ -192,7 +193,7 @@ func (w *Worker) copy(kept *lease.Kept, stop <-chan struct{}, claim *partition.C
 	go func() {
 		defer close(batches)
 		defer endSession()
-		readErr <- w.read(readCtx, src, p, batches)
+		readErr <- w.read(readCtx, p, after, batches)
 	}()
 
 	for {
@@ -273,43 +274,9 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 }
 
 // read sends the range's documents after the checkpoint, in batches, until the end or ctx is done.
-func (w *Worker) read(ctx context.Context, src *mongo.Collection, p partition.Partition, out chan<- batch) error {
-	cur, err := src.Find(ctx, p.Range.Filter(p.LastID), options.Find().
-		SetSort(bson.D{{Key: "_id", Value: 1}}).
-		SetCollation(bsonorder.SimpleCollation).
-		SetBatchSize(int32(w.cfg.BatchDocs)))
-	if err != nil {
-		return err
-	}
-	defer cur.Close(context.Background())
-	var b batch
-	for cur.Next(ctx) {
-		// The cursor reuses its buffer: keep a copy.
-		doc := make(bson.Raw, len(cur.Current))
-		copy(doc, cur.Current)
-		b.docs = append(b.docs, doc)
-		b.bytes += int64(len(doc))
-		b.last = doc.Lookup("_id")
-		if len(b.docs) >= w.cfg.BatchDocs || b.bytes >= int64(w.cfg.BatchBytes) {
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			b = batch{}
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return err
-	}
-	if len(b.docs) > 0 {
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+func (w *Worker) read(ctx context.Context, p partition.Partition, after primitive.Timestamp, out chan<- batch) error {
+	r := &rangeReader{w: w, p: p, name: p.SourceName(), after: after, out: out, last: p.LastID}
+	return r.run(ctx)
 }
 
 // write inserts b and checkpoints it. Inserts bypass document validation, as mongosync's do: the

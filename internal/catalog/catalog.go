@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/internal/namespace"
@@ -25,6 +26,10 @@ type Collection struct {
 	NS      namespace.Namespace
 	Type    string   // TypeCollection, TypeView or TypeTimeseries
 	Options bson.Raw // listCollections' "options" (validator, collation, viewOn, ...), never nil
+	// UUID is listCollections' info.uuid: the collection's identity, kept by a rename within its
+	// database and new for a collection created again under the same name. Empty where the server
+	// reports none (views; servers before 3.6).
+	UUID primitive.Binary
 }
 
 // HasDocuments reports whether documents can be read from it; a view's contents are derived.
@@ -64,6 +69,9 @@ func listDatabase(ctx context.Context, db *mongo.Database, filter namespace.Filt
 			Name    string   `bson:"name"`
 			Type    string   `bson:"type"`
 			Options bson.Raw `bson:"options"`
+			Info    struct {
+				UUID primitive.Binary `bson:"uuid"`
+			} `bson:"info"`
 		}
 		if err := cur.Decode(&spec); err != nil {
 			return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)
@@ -78,7 +86,7 @@ func listDatabase(ctx context.Context, db *mongo.Database, filter namespace.Filt
 		if spec.Options == nil {
 			spec.Options = emptyDocument
 		}
-		out = append(out, Collection{NS: ns, Type: spec.Type, Options: spec.Options})
+		out = append(out, Collection{NS: ns, Type: spec.Type, Options: spec.Options, UUID: spec.Info.UUID})
 	}
 	if err := cur.Err(); err != nil {
 		return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)

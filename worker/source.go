@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.uber.org/zap"
+
+	"github.com/fleetsync/fleetsync/internal/bsonorder"
+	"github.com/fleetsync/fleetsync/partition"
+)
+
+// MongoDB's error codes for a read that met DDL (error_codes.yml).
+const (
+	// codeCollectionUUIDMismatch answers a command whose collectionUUID is not the UUID of the
+	// collection it names (6.0+). Its reply carries db, collectionUUID, expectedCollection and
+	// actualCollection: the name the UUID has now in that database, null when it has none there.
+	codeCollectionUUIDMismatch = 361
+	// codeQueryPlanKilled ends a cursor whose collection was renamed or dropped under it.
+	codeQueryPlanKilled = 175
+	// codeCursorNotFound: the cursor is gone (killed with its collection, or timed out).
+	codeCursorNotFound = 43
+)
+
+// maxDDLRestarts bounds how often one claim re-opens its read after DDL on the source (a rename,
+// a cursor killed by one); past it, the error goes to the caller as a failed attempt.
+const maxDDLRestarts = 10
+
+// uuidMismatch is what a CollectionUUIDMismatch reply says.
+type uuidMismatch struct {
+	db, expected string
+	actual       string // the UUID's collection now, in db; "" when none (dropped, or moved to another database)
+}
+
+// mismatchOf reads a CollectionUUIDMismatch out of err; ok is false for any other error.
+func mismatchOf(err error) (m uuidMismatch, ok bool) {
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code != codeCollectionUUIDMismatch {
+		return m, false
+	}
+	m.db, _ = ce.Raw.Lookup("db").StringValueOK()
+	m.expected, _ = ce.Raw.Lookup("expectedCollection").StringValueOK()
+	m.actual, _ = ce.Raw.Lookup("actualCollection").StringValueOK() // null or absent: ""
+	return m, true
+}
+
+// killedByDDL reports whether err ended a cursor because its collection changed (MongoDB kills the
+// cursors of a collection it renames or drops): the read is opened again, by UUID, which says what
+// became of the collection.
+func killedByDDL(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && (se.HasErrorCode(codeQueryPlanKilled) || se.HasErrorCode(codeCursorNotFound))
+}
+
+// rangeReader reads one partition's range from the source in _id order and hands it out in batches.
+// It reads by the collection's UUID where the catalog has one, and follows the collection through
+// DDL on the source (docs/lifecycle.md, "DDL during the copy"):
+//   - renamed within its database: the read goes on under the new name, from the last _id read;
+//   - dropped (or dropped and created again, which gives the name another UUID): the range ends
+//     here; the drop (and the new collection's events) replayed from the start time bring the
+//     destination to the source's state;
+//   - a cursor killed by such DDL: the read is opened again from the last _id read.
+//
+// None of these is a failed attempt. Without a UUID the collection is read by name, as cataloged.
+type rangeReader struct {
+	w     *Worker
+	p     partition.Partition
+	name  string // "<db>.<coll>" on the source
+	after primitive.Timestamp
+	out   chan<- batch
+	b     batch         // read, not handed out yet
+	last  bson.RawValue // the last _id read (handed out or in b); the checkpoint at first
+}
+
+// run reads the range to its end.
+func (r *rangeReader) run(ctx context.Context) error {
+	for restarts := 0; ; restarts++ {
+		err := r.readFrom(ctx)
+		if err == nil || ctx.Err() != nil || len(r.p.UUID.Data) == 0 || restarts >= maxDDLRestarts {
+			return err
+		}
+		if m, ok := mismatchOf(err); ok {
+			if m.actual == "" {
+				r.w.cfg.Log.Info("the source collection is gone (dropped, or dropped and created again); its partition ends here",
+					zap.String("partition", r.p.ID), zap.String("name", r.name))
+				return r.flush(ctx)
+			}
+			db, _, _ := strings.Cut(r.name, ".")
+			renamed := db + "." + m.actual
+			r.w.cfg.Log.Info("the source collection was renamed; reading on under its new name",
+				zap.String("partition", r.p.ID), zap.String("from", r.name), zap.String("to", renamed))
+			r.name = renamed
+			if err := r.w.cfg.Partitions.Renamed(ctx, r.p.NS, r.p.UUID, renamed); err != nil {
+				r.w.cfg.Log.Warn("recording the new name", zap.Error(err))
+			}
+			continue
+		}
+		if !killedByDDL(err) {
+			return err
+		}
+		r.w.cfg.Log.Info("the source cursor was killed, as DDL does; reading again from the last _id read",
+			zap.String("partition", r.p.ID), zap.Error(err))
+	}
+}
+
+// findCommand is the find of the range after r.last: in _id order (simple collation, so the order
+// is MongoDB's BSON order whatever the collection's default collation), with majority read concern
+// after the sync's start time (see internal/concern), and the collection's UUID when known.
+func (r *rangeReader) findCommand() bson.D {
+	_, coll, _ := strings.Cut(r.name, ".")
+	rc := bson.D{{Key: "level", Value: "majority"}}
+	if !r.after.IsZero() {
+		rc = append(rc, bson.E{Key: "afterClusterTime", Value: r.after})
+	}
+	cmd := bson.D{
+		{Key: "find", Value: coll},
+		{Key: "filter", Value: r.p.Range.Filter(r.last)},
+		{Key: "sort", Value: bson.D{{Key: "_id", Value: 1}}},
+		{Key: "collation", Value: bsonorder.SimpleCollation},
+		{Key: "batchSize", Value: int32(r.w.cfg.BatchDocs)},
+	}
+	if len(r.p.UUID.Data) > 0 {
+		cmd = append(cmd, bson.E{Key: "collectionUUID", Value: r.p.UUID})
+	}
+	return append(cmd, bson.E{Key: "readConcern", Value: rc})
+}
+
+// readFrom runs one find after r.last and hands out its documents in batches.
+func (r *rangeReader) readFrom(ctx context.Context) error {
+	db, _, ok := strings.Cut(r.name, ".")
+	if !ok {
+		return fmt.Errorf("partition %s has a malformed namespace %q", r.p.ID, r.name)
+	}
+	// RunCommandCursor: the driver's Find has no collectionUUID. Its cursor runs the getMores, in
+	// the session ctx carries (concern.ReadAfter).
+	cur, err := r.w.cfg.Source.Database(db).RunCommandCursor(ctx, r.findCommand())
+	if err != nil {
+		return err
+	}
+	defer cur.Close(context.Background())
+	cur.SetBatchSize(int32(r.w.cfg.BatchDocs))
+	for cur.Next(ctx) {
+		// The cursor reuses its buffer: keep a copy.
+		doc := make(bson.Raw, len(cur.Current))
+		copy(doc, cur.Current)
+		r.b.docs = append(r.b.docs, doc)
+		r.b.bytes += int64(len(doc))
+		r.b.last = doc.Lookup("_id")
+		r.last = r.b.last
+		if len(r.b.docs) >= r.w.cfg.BatchDocs || r.b.bytes >= int64(r.w.cfg.BatchBytes) {
+			if err := r.send(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return err
+	}
+	return r.flush(ctx)
+}
+
+// flush hands out what is read and not handed out yet.
+func (r *rangeReader) flush(ctx context.Context) error {
+	if len(r.b.docs) == 0 {
+		return nil
+	}
+	return r.send(ctx)
+}
+
+func (r *rangeReader) send(ctx context.Context) error {
+	select {
+	case r.out <- r.b:
+		r.b = batch{}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
