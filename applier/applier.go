@@ -114,6 +114,9 @@ type applier struct {
 	warnings     Warnings
 	buildIndexes string // the sync's buildIndexes option
 
+	// uuids is the catalog by collection UUID (see resolve); nil until loaded, and after DDL.
+	uuids *collectionNames
+
 	// boundary checkpoints mid-batch, around DDL events (see applyBatch); nil applies without.
 	boundary func(ctx context.Context, i int, ev changeevent.Event, n batchCounts) error
 
@@ -343,7 +346,11 @@ func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (b
 		return nil
 	}
 	for i, ev := range events {
-		if !a.wanted(ev) {
+		ev, apply, rerr := a.resolve(ctx, ev)
+		if rerr != nil {
+			return n, rerr
+		}
+		if !apply || !a.wanted(ev) {
 			continue
 		}
 		if ev.ClusterTime.After(n.last) {

@@ -1,6 +1,7 @@
 package applier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,39 +96,43 @@ func (w *nsWriter) apply(ctx context.Context, events []changeevent.Event) (int64
 // majority read from a snapshot that includes the latest of those events (see package concern),
 // since a snapshot from before an update would write the document's old version back with no
 // later event to correct it.
+//
+// The query names the collection by the events' UUID where they carry one, and follows it: an
+// event replayed after its collection was renamed on the source (during the copy, or while the
+// applier lags) finds the documents under the new name, where they are, instead of finding none
+// and deleting them from the destination collection that the replayed rename then moves. When no
+// collection has the UUID any more, the documents are gone with it, and a drop follows.
 func (w *nsWriter) fetch(ctx context.Context, ops []op) error {
 	var ids bson.A
 	var after primitive.Timestamp
+	uuid, oneUUID := primitive.Binary{}, true
 	for _, o := range ops {
 		if o.refresh {
 			ids = append(ids, o.ev.DocumentKey.Lookup("_id"))
 			if o.ev.ClusterTime.After(after) {
 				after = o.ev.ClusterTime
 			}
+			if len(ids) == 1 {
+				uuid = o.ev.UUID
+			} else if !bytes.Equal(uuid.Data, o.ev.UUID.Data) {
+				oneUUID = false
+			}
 		}
 	}
 	if len(ids) == 0 {
 		return nil
+	}
+	if !oneUUID {
+		uuid = primitive.Binary{} // events of two collections of one name (never within one batch's run between DDL): by name
 	}
 	ctx, end, err := concern.ReadAfter(ctx, w.source, after)
 	if err != nil {
 		return fmt.Errorf("re-reading %d updated document(s) of %s from the source: %w", len(ids), w.ns, err)
 	}
 	defer end()
-	cur, err := concern.SourceCollection(w.source, w.ns.DB, w.ns.Coll).Find(ctx,
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetCollation(bsonorder.SimpleCollation))
+	docs, err := w.readByID(ctx, ids, uuid, after)
 	if err != nil {
 		return fmt.Errorf("re-reading %d updated document(s) of %s from the source: %w", len(ids), w.ns, err)
-	}
-	defer cur.Close(ctx)
-	docs := map[string]bson.Raw{}
-	for cur.Next(ctx) {
-		doc := bson.Raw(append([]byte(nil), cur.Current...))
-		docs[bsonorder.Key(doc.Lookup("_id"))] = doc
-	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("re-reading updated documents of %s from the source: %w", w.ns, err)
 	}
 	for i := range ops {
 		if ops[i].refresh {
@@ -135,6 +140,62 @@ func (w *nsWriter) fetch(ctx context.Context, ops []op) error {
 		}
 	}
 	return nil
+}
+
+// codeCollectionUUIDMismatch: MongoDB 6.0+ refuses a command whose collectionUUID is not its named
+// collection's, naming in actualCollection the collection of the database that has it, or null.
+const codeCollectionUUIDMismatch = 361
+
+// readByID finds the documents with ids on the source, by key, in w.ns or, when uuid is set,
+// wherever the collection with that UUID is in w.ns's database.
+func (w *nsWriter) readByID(ctx context.Context, ids bson.A, uuid primitive.Binary, after primitive.Timestamp) (map[string]bson.Raw, error) {
+	coll := w.ns.Coll
+	for attempt := 0; ; attempt++ {
+		docs, err := w.find(ctx, coll, ids, uuid, after)
+		var ce mongo.CommandError
+		if !errors.As(err, &ce) || ce.Code != codeCollectionUUIDMismatch || attempt >= maxRenameFollows {
+			return docs, err
+		}
+		actual, ok := ce.Raw.Lookup("actualCollection").StringValueOK()
+		if !ok {
+			return map[string]bson.Raw{}, nil // no collection has the UUID: dropped, documents and all
+		}
+		coll = actual
+	}
+}
+
+// maxRenameFollows bounds how often one refresh follows its collection to a new name (each
+// follow is a rename that happened between two queries).
+const maxRenameFollows = 10
+
+// find runs one find by _id $in ids, with majority read concern after the events' time.
+func (w *nsWriter) find(ctx context.Context, coll string, ids bson.A, uuid primitive.Binary, after primitive.Timestamp) (map[string]bson.Raw, error) {
+	rc := bson.D{{Key: "level", Value: "majority"}}
+	if !after.IsZero() {
+		rc = append(rc, bson.E{Key: "afterClusterTime", Value: after})
+	}
+	cmd := bson.D{
+		{Key: "find", Value: coll},
+		{Key: "filter", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}},
+		{Key: "collation", Value: bsonorder.SimpleCollation},
+	}
+	if len(uuid.Data) > 0 {
+		cmd = append(cmd, bson.E{Key: "collectionUUID", Value: uuid})
+	}
+	cmd = append(cmd, bson.E{Key: "readConcern", Value: rc})
+	// RunCommandCursor: the driver's Find has no collectionUUID. The cursor's getMores run in the
+	// session ctx carries (concern.ReadAfter).
+	cur, err := w.source.Database(w.ns.DB).RunCommandCursor(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	docs := map[string]bson.Raw{}
+	for cur.Next(ctx) {
+		doc := bson.Raw(append([]byte(nil), cur.Current...))
+		docs[bsonorder.Key(doc.Lookup("_id"))] = doc
+	}
+	return docs, cur.Err()
 }
 
 // models turns ops into write models; owner[i] is the index in ops of models[i].

@@ -1,0 +1,119 @@
+package applier
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/namespace"
+)
+
+// collectionNames is the catalog seen by collection UUID: which source collection each cataloged
+// name held when the coordinator listed it, as the applier's DDL has moved it since.
+//
+// Why: events are replayed from the sync's start time, but the coordinator lists the collections
+// (and copies them under the names it sees) a moment later. DDL in between is already in the
+// catalog and in the copy, and replaying it by name would undo the copy: writes to a collection's
+// old name, then its rename onto the name the copy went to (with dropTarget), would replace the
+// copied collection with the few documents those writes made. The UUID an event carries says which
+// collection it is about whatever it was called then (docs/lifecycle.md, "DDL during the copy").
+type collectionNames struct {
+	byUUID map[string]namespace.Namespace // UUID bytes → the name the catalog holds it under
+	byName map[namespace.Namespace]string // the reverse
+}
+
+// names loads the catalog's UUIDs, once per DDL event applied (which may change them). Nil when
+// the applier works by name: a reversed sync, whose source is the catalog's destination.
+func (a *applier) names(ctx context.Context) (*collectionNames, error) {
+	if a.cfg.Reversed {
+		return nil, nil
+	}
+	if a.uuids != nil {
+		return a.uuids, nil
+	}
+	entries, err := a.cfg.Meta.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := &collectionNames{byUUID: map[string]namespace.Namespace{}, byName: map[namespace.Namespace]string{}}
+	for _, e := range entries {
+		if len(e.UUID.Data) == 0 {
+			continue
+		}
+		ns := namespace.Namespace{DB: e.DB, Coll: e.Coll}
+		n.byUUID[string(e.UUID.Data)] = ns
+		n.byName[ns] = string(e.UUID.Data)
+	}
+	a.uuids = n
+	return n, nil
+}
+
+// catalogChanged drops the loaded names after a DDL event: the next event reads them again.
+func (a *applier) catalogChanged() { a.uuids = nil }
+
+// resolve says how to apply ev given the catalog's UUIDs: as it is, under the name the catalog
+// holds its collection by (an event from before the catalog, when the collection had another
+// name), or not at all (it is about a collection the catalog does not hold, and would land on one
+// it does). An event without a UUID, or of a server that gives none, is applied as it is.
+func (a *applier) resolve(ctx context.Context, ev changeevent.Event) (changeevent.Event, bool, error) {
+	if len(ev.UUID.Data) == 0 {
+		return ev, true, nil
+	}
+	n, err := a.names(ctx)
+	if err != nil {
+		return ev, false, fmt.Errorf("reading the catalog's collection UUIDs: %w", err)
+	}
+	if n == nil {
+		return ev, true, nil
+	}
+	ev, ok := n.resolve(ev)
+	return ev, ok, nil
+}
+
+// resolve is the rule itself (see applier.resolve).
+//   - A collection the catalog holds under the event's name: applied as it is. Every event after
+//     the catalog is one (the applier's DDL keeps the catalog's names current).
+//   - A collection the catalog holds under another name: the event is from before the catalog.
+//     Its renames, creation and drop are in the catalog already and are skipped; its writes and
+//     index changes are applied under the catalog's name, where the copy put the collection.
+//   - A collection the catalog does not hold (dropped, or renamed out of the sync, before the
+//     catalog; or created after it): applied, unless a name it touches is the catalog's name of
+//     another collection, which only a collection that went away before the catalog can do.
+func (n *collectionNames) resolve(ev changeevent.Event) (changeevent.Event, bool) {
+	key := string(ev.UUID.Data)
+	if at, known := n.byUUID[key]; known {
+		if at == ev.NS {
+			return ev, true
+		}
+		switch ev.Op {
+		case changeevent.Rename, changeevent.Create, changeevent.Drop:
+			return ev, false
+		}
+		ev.NS = at
+		return ev, true
+	}
+	touched := []namespace.Namespace{ev.NS}
+	if ev.Op == changeevent.Rename {
+		touched = append(touched, ev.To)
+	}
+	for _, ns := range touched {
+		if other, held := n.byName[ns]; held && other != key {
+			return ev, false
+		}
+	}
+	return ev, true
+}
+
+// heldIn lists the collections of database db the catalog holds by UUID.
+func (n *collectionNames) heldIn(db string) map[string]bool {
+	held := map[string]bool{}
+	if n == nil {
+		return held
+	}
+	for ns := range n.byName {
+		if ns.DB == db {
+			held[ns.Coll] = true
+		}
+	}
+	return held
+}
