@@ -205,3 +205,44 @@ func TestCursorKilledByDDLIsReadAgainFromTheLastID(t *testing.T) {
 		}
 	}
 }
+
+// A source that refuses find's collectionUUID (MongoDB 4.4 and 5.0 answer 40415, "BSON field
+// 'find.collectionUUID' is an unknown field"; here the sandbox's failCommand answers so once) is
+// read by name from then on, and a rename during the copy is still followed: the worker looks the
+// collection up by UUID in its database's listCollections before and after each read.
+func TestRenameIsFollowedWhereTheSourceRefusesCollectionUUID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newDDLRig(t, 3000)
+	sandboxtest.FailCommand(t, r.src, sandboxtest.FailPoint{Commands: []string{"find"}, Code: 40415, Times: 1})
+	w := r.worker(200)
+	if res, err := w.CopyOne(ctx, nil); res != worker.Copied {
+		t.Fatalf("first partition: %v, %v", res, err)
+	}
+	if err := r.src.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.goods"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.copyAll(t, w)
+
+	if got := len(r.destinationIDs(t)); got != 3000 {
+		t.Errorf("the destination's shop.items holds %d documents, want all 3000 of the renamed collection", got)
+	}
+	finds := append(r.read.Sent("find", "shop", "items"), r.read.Sent("find", "shop", "goods")...)
+	for _, f := range finds[1:] {
+		if _, found := f.Body.LookupErr("collectionUUID"); found == nil {
+			t.Errorf("a find after the source refused collectionUUID still sent it: %s", f.Body)
+		}
+	}
+	if len(r.read.Sent("find", "shop", "goods")) == 0 || len(r.read.Sent("listCollections", "shop", "")) == 0 {
+		t.Errorf("the worker did not look the collection up by UUID and read it under its new name")
+	}
+	parts, err := r.store.All(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		if !p.Done || p.Attempts != 0 {
+			t.Errorf("partition %s: done %v, attempts %d; want done with no failed attempt", p.ID, p.Done, p.Attempts)
+		}
+	}
+}

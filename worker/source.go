@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetsync/fleetsync/internal/bsonorder"
+	"github.com/fleetsync/fleetsync/internal/catalog"
 	"github.com/fleetsync/fleetsync/partition"
 )
 
@@ -25,6 +26,8 @@ const (
 	codeQueryPlanKilled = 175
 	// codeCursorNotFound: the cursor is gone (killed with its collection, or timed out).
 	codeCursorNotFound = 43
+	// codeUnknownField: a strictly parsed command (IDL, 4.4+) has a field the server does not know.
+	codeUnknownField = 40415
 )
 
 // maxDDLRestarts bounds how often one claim re-opens its read after DDL on the source (a rename,
@@ -66,7 +69,10 @@ func killedByDDL(err error) bool {
 //     destination to the source's state;
 //   - a cursor killed by such DDL: the read is opened again from the last _id read.
 //
-// None of these is a failed attempt. Without a UUID the collection is read by name, as cataloged.
+// None of these is a failed attempt. A source that refuses collectionUUID (MongoDB before 6.0) is
+// read by name, with a look at the database's collections' UUIDs before and after each read, to the
+// same effect. Without a UUID (a server that reports none) the collection is read by name, as
+// cataloged, and DDL during its copy is not followed (docs/lifecycle.md).
 type rangeReader struct {
 	w     *Worker
 	p     partition.Partition
@@ -80,24 +86,29 @@ type rangeReader struct {
 // run reads the range to its end.
 func (r *rangeReader) run(ctx context.Context) error {
 	for restarts := 0; ; restarts++ {
-		err := r.readFrom(ctx)
+		err := r.readOnce(ctx)
 		if err == nil || ctx.Err() != nil || len(r.p.UUID.Data) == 0 || restarts >= maxDDLRestarts {
 			return err
 		}
+		if errors.Is(err, errMoved) {
+			continue
+		}
+		if refusedUUID(err) {
+			// MongoDB before 6.0 (or a server like it): read by name from now on, and follow the
+			// collection by listing its database instead (readOnce).
+			if r.w.noUUID.CompareAndSwap(false, true) {
+				r.w.cfg.Log.Info("the source refuses find's collectionUUID (MongoDB before 6.0); reading by name, and checking the collection's UUID around each read",
+					zap.Error(err))
+			}
+			continue
+		}
 		if m, ok := mismatchOf(err); ok {
 			if m.actual == "" {
-				r.w.cfg.Log.Info("the source collection is gone (dropped, or dropped and created again); its partition ends here",
-					zap.String("partition", r.p.ID), zap.String("name", r.name))
+				r.gone()
 				return r.flush(ctx)
 			}
 			db, _, _ := strings.Cut(r.name, ".")
-			renamed := db + "." + m.actual
-			r.w.cfg.Log.Info("the source collection was renamed; reading on under its new name",
-				zap.String("partition", r.p.ID), zap.String("from", r.name), zap.String("to", renamed))
-			r.name = renamed
-			if err := r.w.cfg.Partitions.Renamed(ctx, r.p.NS, r.p.UUID, renamed); err != nil {
-				r.w.cfg.Log.Warn("recording the new name", zap.Error(err))
-			}
+			r.moved(ctx, db+"."+m.actual)
 			continue
 		}
 		if !killedByDDL(err) {
@@ -106,6 +117,79 @@ func (r *rangeReader) run(ctx context.Context) error {
 		r.w.cfg.Log.Info("the source cursor was killed, as DDL does; reading again from the last _id read",
 			zap.String("partition", r.p.ID), zap.Error(err))
 	}
+}
+
+// errMoved says a read by name found its collection under another name afterwards: the read
+// starts again there, after the last _id read.
+var errMoved = errors.New("the collection moved during the read")
+
+// readOnce reads the rest of the range once: by UUID where the source takes collectionUUID, or by
+// name between two looks at the name's UUID where it does not (the collection must be under that
+// name from before the find until after the read ends, or the read goes on where it went).
+func (r *rangeReader) readOnce(ctx context.Context) error {
+	if !r.byNameWithUUID() {
+		return r.readFrom(ctx)
+	}
+	for _, phase := range []string{"before", "after"} {
+		name, found, err := r.locate(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !found:
+			r.gone()
+			return r.flush(ctx)
+		case name != r.name:
+			r.moved(ctx, name)
+			return errMoved
+		case phase == "before":
+			if err := r.readFrom(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// byNameWithUUID: the collection's UUID is known, and the source cannot check it in the find.
+func (r *rangeReader) byNameWithUUID() bool {
+	return len(r.p.UUID.Data) > 0 && r.w.noUUID.Load()
+}
+
+// locate returns the source name of the partition's collection, by its UUID.
+func (r *rangeReader) locate(ctx context.Context) (string, bool, error) {
+	db, _, _ := strings.Cut(r.name, ".")
+	coll, found, err := catalog.NameOfUUID(ctx, r.w.cfg.Source.Database(db), r.p.UUID)
+	if err != nil {
+		return "", false, fmt.Errorf("looking for the collection of %s by its UUID: %w", r.p.NS, err)
+	}
+	return db + "." + coll, found, nil
+}
+
+// moved follows the collection to its new name and records it for the next claims.
+func (r *rangeReader) moved(ctx context.Context, renamed string) {
+	r.w.cfg.Log.Info("the source collection was renamed; reading on under its new name",
+		zap.String("partition", r.p.ID), zap.String("from", r.name), zap.String("to", renamed))
+	r.name = renamed
+	if err := r.w.cfg.Partitions.Renamed(ctx, r.p.NS, r.p.UUID, renamed); err != nil {
+		r.w.cfg.Log.Warn("recording the new name", zap.Error(err))
+	}
+}
+
+func (r *rangeReader) gone() {
+	r.w.cfg.Log.Info("the source collection is gone (dropped, or dropped and created again); its partition ends here",
+		zap.String("partition", r.p.ID), zap.String("name", r.name))
+}
+
+// refusedUUID reports whether err is a server refusing the collectionUUID field itself: MongoDB
+// 4.4 and 5.0 parse find strictly and refuse an unknown field with code 40415 ("BSON field
+// 'find.collectionUUID' is an unknown field"); older ones with a message naming it.
+func refusedUUID(err error) bool {
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code == codeCollectionUUIDMismatch {
+		return false
+	}
+	return ce.Code == codeUnknownField || strings.Contains(ce.Message, "collectionUUID")
 }
 
 // findCommand is the find of the range after r.last: in _id order (simple collation, so the order
@@ -124,7 +208,7 @@ func (r *rangeReader) findCommand() bson.D {
 		{Key: "collation", Value: bsonorder.SimpleCollation},
 		{Key: "batchSize", Value: int32(r.w.cfg.BatchDocs)},
 	}
-	if len(r.p.UUID.Data) > 0 {
+	if len(r.p.UUID.Data) > 0 && !r.w.noUUID.Load() {
 		cmd = append(cmd, bson.E{Key: "collectionUUID", Value: r.p.UUID})
 	}
 	return append(cmd, bson.E{Key: "readConcern", Value: rc})

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -70,6 +71,10 @@ type Config struct {
 // Worker copies one partition at a time.
 type Worker struct {
 	cfg Config
+
+	// noUUID is set once the source refused a find's collectionUUID (MongoDB before 6.0): this
+	// worker then reads by name and follows collections by listing their database (rangeReader).
+	noUUID atomic.Bool
 
 	// beforeWrite runs before each batch's lease check (tests only: it stands for the moment a
 	// frozen process wakes up, with its batch in hand).

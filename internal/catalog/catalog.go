@@ -115,3 +115,19 @@ func ListIndexes(ctx context.Context, client *mongo.Client, ns namespace.Namespa
 	})
 	return specs, nil
 }
+
+// NameOfUUID returns the name of the collection of db whose listCollections UUID is uuid; found is
+// false when no collection of db has it (dropped, or renamed into another database). It is how a
+// reader that cannot send collectionUUID (MongoDB before 6.0) follows a collection through renames.
+func NameOfUUID(ctx context.Context, db *mongo.Database, uuid primitive.Binary) (name string, found bool, err error) {
+	colls, err := listDatabase(ctx, db, namespace.Filter{})
+	if err != nil {
+		return "", false, err
+	}
+	for _, c := range colls {
+		if c.UUID.Subtype == uuid.Subtype && string(c.UUID.Data) == string(uuid.Data) {
+			return c.NS.Coll, true, nil
+		}
+	}
+	return "", false, nil
+}
