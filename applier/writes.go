@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -12,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/bsonorder"
+	"github.com/fleetsync/fleetsync/internal/catalog"
 	"github.com/fleetsync/fleetsync/internal/changeevent"
 	"github.com/fleetsync/fleetsync/internal/concern"
 	"github.com/fleetsync/fleetsync/internal/namespace"
@@ -147,11 +150,19 @@ func (w *nsWriter) fetch(ctx context.Context, ops []op) error {
 const codeCollectionUUIDMismatch = 361
 
 // readByID finds the documents with ids on the source, by key, in w.ns or, when uuid is set,
-// wherever the collection with that UUID is in w.ns's database.
+// wherever the collection with that UUID is in w.ns's database: by collectionUUID where the source
+// takes it (MongoDB 6.0+), else by name between two looks at the database's collections' UUIDs.
 func (w *nsWriter) readByID(ctx context.Context, ids bson.A, uuid primitive.Binary, after primitive.Timestamp) (map[string]bson.Raw, error) {
 	coll := w.ns.Coll
 	for attempt := 0; ; attempt++ {
+		if len(uuid.Data) > 0 && refusesUUID(w.source) {
+			return w.readByIDByName(ctx, ids, uuid, after)
+		}
 		docs, err := w.find(ctx, coll, ids, uuid, after)
+		if refusedUUID(err) {
+			uuidRefused.Store(w.source, true)
+			continue
+		}
 		var ce mongo.CommandError
 		if !errors.As(err, &ce) || ce.Code != codeCollectionUUIDMismatch || attempt >= maxRenameFollows {
 			return docs, err
@@ -164,9 +175,58 @@ func (w *nsWriter) readByID(ctx context.Context, ids bson.A, uuid primitive.Bina
 	}
 }
 
+// readByIDByName is readByID on a source without collectionUUID: the collection is looked up by
+// UUID in its database's listCollections, read by that name, and looked up again; a read whose
+// collection moved in between is made again where it went.
+func (w *nsWriter) readByIDByName(ctx context.Context, ids bson.A, uuid primitive.Binary, after primitive.Timestamp) (map[string]bson.Raw, error) {
+	db := w.source.Database(w.ns.DB)
+	for attempt := 0; ; attempt++ {
+		coll, found, err := catalog.NameOfUUID(ctx, db, uuid)
+		if err != nil || !found {
+			return map[string]bson.Raw{}, err
+		}
+		docs, err := w.find(ctx, coll, ids, primitive.Binary{}, after)
+		if err != nil {
+			return nil, err
+		}
+		again, found, err := catalog.NameOfUUID(ctx, db, uuid)
+		if err != nil {
+			return nil, err
+		}
+		if (found && again == coll) || attempt >= maxRenameFollows {
+			return docs, nil
+		}
+		if !found {
+			return map[string]bson.Raw{}, nil
+		}
+	}
+}
+
+// uuidRefused remembers the source clients whose server refused collectionUUID (MongoDB before
+// 6.0), so that each refresh does not ask again: a server does not learn it while running.
+var uuidRefused sync.Map // *mongo.Client → true
+
+func refusesUUID(source *mongo.Client) bool {
+	_, ok := uuidRefused.Load(source)
+	return ok
+}
+
 // maxRenameFollows bounds how often one refresh follows its collection to a new name (each
 // follow is a rename that happened between two queries).
 const maxRenameFollows = 10
+
+// codeUnknownField: a strictly parsed command (IDL, 4.4+) has a field the server does not know.
+const codeUnknownField = 40415
+
+// refusedUUID reports whether err is a server refusing the collectionUUID field itself (4.4 and
+// 5.0: 40415 "BSON field 'find.collectionUUID' is an unknown field"; older: a message naming it).
+func refusedUUID(err error) bool {
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code == codeCollectionUUIDMismatch {
+		return false
+	}
+	return ce.Code == codeUnknownField || strings.Contains(ce.Message, "collectionUUID")
+}
 
 // find runs one find by _id $in ids, with majority read concern after the events' time.
 func (w *nsWriter) find(ctx context.Context, coll string, ids bson.A, uuid primitive.Binary, after primitive.Timestamp) (map[string]bson.Raw, error) {
