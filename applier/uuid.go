@@ -2,7 +2,12 @@ package applier
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
 	"github.com/fleetsync/fleetsync/internal/namespace"
@@ -20,7 +25,22 @@ import (
 type collectionNames struct {
 	byUUID map[string]namespace.Namespace // UUID bytes → the name the catalog holds it under
 	byName map[namespace.Namespace]string // the reverse
+	// copiedByName are the cataloged collections without a UUID (a server that reports none):
+	// their copy read them by name, blind to renames.
+	copiedByName map[namespace.Namespace]bool
+	// copyDone is the source's time when the copy ended (zero before, or for a sync started by
+	// an older fleetsync).
+	copyDone primitive.Timestamp
 }
+
+// FieldCopyDoneAtOperationTime is the sync document's field that holds the source's time when the
+// copy phase ended (written by the coordinator).
+const FieldCopyDoneAtOperationTime = "copyDoneAtOperationTime"
+
+// ErrRenamedWhileCopiedByName says a collection whose copy read it by name (the source reported
+// no UUID for it) was renamed, on either side of the rename, before the copy ended: documents
+// read after the rename came from the wrong name, or from none, and nothing can tell which.
+var ErrRenamedWhileCopiedByName = errors.New("a collection copied by name was renamed on the source during its copy")
 
 // names loads the catalog's UUIDs, once per DDL event applied (which may change them). Nil when
 // the applier works by name: a reversed sync, whose source is the catalog's destination.
@@ -35,17 +55,37 @@ func (a *applier) names(ctx context.Context) (*collectionNames, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &collectionNames{byUUID: map[string]namespace.Namespace{}, byName: map[namespace.Namespace]string{}}
+	n := &collectionNames{byUUID: map[string]namespace.Namespace{}, byName: map[namespace.Namespace]string{},
+		copiedByName: map[namespace.Namespace]bool{}}
+	if n.copyDone, err = copyDoneAt(ctx, a); err != nil {
+		return nil, err
+	}
 	for _, e := range entries {
+		ns := namespace.Namespace{DB: e.DB, Coll: e.Coll}
 		if len(e.UUID.Data) == 0 {
+			if e.Type == "" || e.Type == "collection" {
+				n.copiedByName[ns] = true
+			}
 			continue
 		}
-		ns := namespace.Namespace{DB: e.DB, Coll: e.Coll}
 		n.byUUID[string(e.UUID.Data)] = ns
 		n.byName[ns] = string(e.UUID.Data)
 	}
 	a.uuids = n
 	return n, nil
+}
+
+// copyDoneAt reads the source's time when the copy ended from the sync document.
+func copyDoneAt(ctx context.Context, a *applier) (primitive.Timestamp, error) {
+	var doc struct {
+		At primitive.Timestamp `bson:"copyDoneAtOperationTime"`
+	}
+	err := a.cfg.Meta.Syncs().FindOne(ctx, bson.D{{Key: "_id", Value: a.cfg.Meta.SyncID}},
+		options.FindOne().SetProjection(bson.D{{Key: FieldCopyDoneAtOperationTime, Value: 1}})).Decode(&doc)
+	if err != nil {
+		return primitive.Timestamp{}, fmt.Errorf("reading the sync's copy end time: %w", err)
+	}
+	return doc.At, nil
 }
 
 // catalogChanged drops the loaded names after a DDL event: the next event reads them again.
@@ -56,7 +96,7 @@ func (a *applier) catalogChanged() { a.uuids = nil }
 // name), or not at all (it is about a collection the catalog does not hold, and would land on one
 // it does). An event without a UUID, or of a server that gives none, is applied as it is.
 func (a *applier) resolve(ctx context.Context, ev changeevent.Event) (changeevent.Event, bool, error) {
-	if len(ev.UUID.Data) == 0 {
+	if len(ev.UUID.Data) == 0 && ev.Op != changeevent.Rename {
 		return ev, true, nil
 	}
 	n, err := a.names(ctx)
@@ -66,8 +106,31 @@ func (a *applier) resolve(ctx context.Context, ev changeevent.Event) (changeeven
 	if n == nil {
 		return ev, true, nil
 	}
+	if err := n.checkCopiedByName(ev); err != nil {
+		return ev, false, err
+	}
+	if len(ev.UUID.Data) == 0 {
+		return ev, true, nil
+	}
 	ev, ok := n.resolve(ev)
 	return ev, ok, nil
+}
+
+// checkCopiedByName refuses a rename, from before the copy ended, of a collection the copy read
+// by name: the destination cannot be made equal, so the sync stops for good and says which
+// collection, rather than commit it wrong.
+func (n *collectionNames) checkCopiedByName(ev changeevent.Event) error {
+	if ev.Op != changeevent.Rename || n.copyDone.IsZero() || ev.ClusterTime.After(n.copyDone) {
+		return nil
+	}
+	for _, ns := range []namespace.Namespace{ev.NS, ev.To} {
+		if n.copiedByName[ns] {
+			return fmt.Errorf("%w: %s was renamed to %s at %d.%d, before the copy ended, and the source reports no UUID for %s "+
+				"by which the copy could have followed it; start a new sync once no collection is renamed during its copy",
+				ErrRenamedWhileCopiedByName, ev.NS, ev.To, ev.ClusterTime.T, ev.ClusterTime.I, ns)
+		}
+	}
+	return nil
 }
 
 // resolve is the rule itself (see applier.resolve).

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.uber.org/zap"
 
+	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/internal/catalog"
 	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
@@ -360,9 +361,16 @@ func (c *coordinator) watchCopy(ctx context.Context) (bool, error) {
 	if left > 0 {
 		return false, nil
 	}
+	// The source's time once every partition is copied: a rename before it of a collection copied
+	// by name (no UUID) may have hidden documents from the copy, which the applier then refuses
+	// loudly (applier.ErrRenamedWhileCopiedByName).
+	copyDone, err := clusterclock.Now(ctx, c.Source)
+	if err != nil {
+		return false, err
+	}
 	c.Log.Info("all partitions copied; building indexes")
 	return true, c.Meta.UpdateSync(ctx, c.Lease, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseIndexes}}},
+		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseIndexes}, {Key: applier.FieldCopyDoneAtOperationTime, Value: copyDone}}},
 		{Key: "$currentDate", Value: bson.D{{Key: "copyDoneAt", Value: true}}},
 	})
 }

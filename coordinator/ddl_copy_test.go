@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,56 @@ func TestDDLDuringTheCopyEndsCommittedAndEqual(t *testing.T) {
 			t.Parallel()
 			syncWithDDL(t, tc)
 		})
+	}
+}
+
+// A source that reports no collection UUIDs (a MongoDB-compatible server; here the UUIDs are taken
+// out of the catalog and the partitions, as such a catalog would have none) is copied by name,
+// blind to renames: a rename during the copy then stops change event application for good, with
+// an error naming the collection, rather than let the sync commit with the documents the copy
+// missed.
+func TestRenameOfACollectionCopiedByNameStopsTheSyncLoudly(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := sandboxtest.Pair(t)
+	src, dst := sandboxtest.Connect(t, c.Source), sandboxtest.Connect(t, c.Destination)
+	seedDDLSource(t, ctx, src)
+	meta := metadata.Open(dst, namespace.DefaultMetadataDB, "default")
+	register(t, ctx, meta)
+	if err := meta.Start(ctx, metadata.Options{BuildIndexes: metadata.BuildIndexesAfterCopy, WriteBlocking: metadata.WriteBlockingNone}); err != nil {
+		t.Fatal(err)
+	}
+	parts := partition.NewStore(meta.Collection(metadata.CollPartitions), "default")
+	coord, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = coordinator.Run(ctx, coordinator.Config{Source: src, Destination: dst, Meta: meta, Partitions: parts, Lease: coord,
+			PartitionTargetBytes: ddlPartitionBytes, PollInterval: 20 * time.Millisecond, Log: zap.NewNop()})
+	}()
+	waitSync(t, ctx, meta, func(s metadata.Sync) bool { return s.Phase == metadata.PhaseCopy })
+	for _, coll := range []string{metadata.CollCatalog, metadata.CollPartitions} {
+		if _, err := meta.Collection(coll).UpdateMany(ctx, bson.D{}, bson.D{{Key: "$unset", Value: bson.D{{Key: "uuid", Value: ""}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyWithDDL(t, ctx, src, dst, meta, parts, func(t *testing.T, ctx context.Context, src *mongo.Client) {
+		run(t, ctx, src.Database("admin"), bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.goods"}})
+	})
+	latest, err := clusterclock.Now(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startApplier(t, ctx, src, dst, meta)
+	var ck applier.Checkpoint
+	waitFor(t, ctx, "the applier to stop for good, or to apply everything", func() bool {
+		ck, _, err = applier.ReadCheckpoint(ctx, meta)
+		return err == nil && (ck.Terminal != "" || (ck.Position != nil && !ck.Position.TS.Before(latest)))
+	})
+	if !strings.Contains(ck.Terminal, "shop.items was renamed to shop.goods") || !strings.Contains(ck.Terminal, "no UUID") {
+		t.Errorf("the applier stopped with %q; want it to name shop.items, its rename and the missing UUID", ck.Terminal)
 	}
 }
 
