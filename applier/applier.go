@@ -506,10 +506,12 @@ func (a *applier) fail(ctx context.Context, err error) error {
 // terminal reports whether err ends change event application for good: the events the destination
 // needs are gone from the source (its oplog rolled over the resume point; a change stream's history
 // is lost), or a collection that was never copied was renamed into the sync's namespaces, or one
-// copied by name (no UUID to follow it by) was renamed during its copy. No retry
-// can fix either; retrying would only fail again every second for as long as the fleet runs.
+// was renamed during its copy where the copy could not follow it (copied by name for want of a
+// UUID, or renamed into another database). No retry can fix any of them; retrying would only fail
+// again every second for as long as the fleet runs.
 func terminal(err error) bool {
-	if errors.Is(err, ErrOplogRolledOver) || errors.Is(err, ErrRenamedIntoFilter) || errors.Is(err, ErrRenamedWhileCopiedByName) {
+	if errors.Is(err, ErrOplogRolledOver) || errors.Is(err, ErrRenamedIntoFilter) || errors.Is(err, ErrRenamedWhileCopiedByName) ||
+		errors.Is(err, ErrRenamedAcrossDatabasesDuringCopy) {
 		return true
 	}
 	var se mongo.ServerError

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 )
 
@@ -112,8 +113,35 @@ func (a *applier) resolve(ctx context.Context, ev changeevent.Event) (changeeven
 	if len(ev.UUID.Data) == 0 {
 		return ev, true, nil
 	}
+	if err := a.checkRenamedAcrossDatabases(ctx, ev); err != nil {
+		return ev, false, err
+	}
 	ev, ok := n.resolve(ev)
 	return ev, ok, nil
+}
+
+// ErrRenamedAcrossDatabasesDuringCopy says a collection was renamed into another database while
+// its partitions were copied: MongoDB copies it into a new collection with a new UUID, the copy's
+// reads found it gone and ended, and replaying the rename would move a partial copy.
+var ErrRenamedAcrossDatabasesDuringCopy = errors.New("a collection was renamed into another database during its copy")
+
+// checkRenamedAcrossDatabases refuses a rename into another database of a collection that a
+// partition found gone during the copy (partition.Partition.SourceGone).
+func (a *applier) checkRenamedAcrossDatabases(ctx context.Context, ev changeevent.Event) error {
+	if ev.Op != changeevent.Rename || ev.NS.DB == ev.To.DB || a.cfg.Reversed {
+		return nil
+	}
+	n, err := a.cfg.Meta.Collection(metadata.CollPartitions).CountDocuments(ctx,
+		bson.D{{Key: "sync", Value: a.cfg.Meta.SyncID}, {Key: "uuid", Value: ev.UUID}, {Key: "sourceGone", Value: true}})
+	if err != nil {
+		return fmt.Errorf("reading the partitions of %s: %w", ev.NS, err)
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %s was renamed to %s while its partitions were copied, and %d of them found it gone "+
+			"(MongoDB renames across databases by copying into a new collection): its copy is partial; start a new sync, "+
+			"and rename nothing across databases during its copy", ErrRenamedAcrossDatabasesDuringCopy, ev.NS, ev.To, n)
+	}
+	return nil
 }
 
 // checkCopiedByName refuses a rename, from before the copy ended, of a collection the copy read

@@ -2,6 +2,8 @@ package applier
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -10,6 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/fleetsync/fleetsync/internal/changeevent"
+	"github.com/fleetsync/fleetsync/internal/changeevent/realdocs"
+	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
 )
@@ -145,4 +149,24 @@ func TestEventsAreResolvedByTheCatalogsUUIDs(t *testing.T) {
 
 func optionsSortByTSDesc() *options.FindOneOptions {
 	return options.FindOne().SetSort(bson.D{{Key: "ts", Value: -1}})
+}
+
+// A rename into another database replayed for a collection whose partitions found it gone during
+// the copy (MongoDB renames across databases by copying into a new collection, with a new UUID,
+// so the copy's reads by UUID end there): the copy is partial, and the applier stops for good,
+// naming the collection, rather than move a partial copy under the new name. The sandbox cannot
+// rename across databases; the event is MongoDB's own oplog entry.
+func TestRenameAcrossDatabasesDuringTheCopyStopsTheApplierLoudly(t *testing.T) {
+	ctx := context.Background()
+	d := newRealDocs(t)
+	events := parseOplog(t, realdocs.OplogRename)
+	if _, err := d.meta.Collection(metadata.CollPartitions).InsertOne(ctx, bson.D{{Key: "_id", Value: "t/shop.orders/000001"},
+		{Key: "sync", Value: "t"}, {Key: "ns", Value: "shop.orders"}, {Key: "uuid", Value: events[0].UUID},
+		{Key: "done", Value: true}, {Key: "sourceGone", Value: true}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.a.applyBatch(ctx, events)
+	if !errors.Is(err, ErrRenamedAcrossDatabasesDuringCopy) || !terminal(err) || !strings.Contains(err.Error(), "shop.orders was renamed to archive.orders_2023") {
+		t.Fatalf("applying the rename: %v; want the terminal error naming shop.orders", err)
+	}
 }

@@ -42,6 +42,10 @@ type Partition struct {
 	// SourceNS is the collection's name on the source when a worker found it renamed there during
 	// the copy (empty: NS). A hint for the next claim, which reads by UUID all the same.
 	SourceNS string `bson:"sourceNs,omitempty"`
+	// SourceGone is set when the copy found no collection with UUID in the database any more (see
+	// worker): dropped, or renamed into another database, which MongoDB does by copying it into a
+	// new collection with a new UUID. The applier refuses the latter loudly, the copy being partial.
+	SourceGone bool `bson:"sourceGone,omitempty"`
 
 	// LastID is the checkpoint: the last _id copied, in _id order. Absent until the first batch.
 	LastID      bson.RawValue `bson:"lastId,omitempty"`
@@ -280,6 +284,12 @@ func (s *Store) Renamed(ctx context.Context, ns string, uuid primitive.Binary, s
 		return fmt.Errorf("recording that %s is now %s on the source: %w", ns, sourceNS, err)
 	}
 	return nil
+}
+
+// SourceGone records that the claimed partition's collection was gone from its database when the
+// copy read it: what the partition copied may be all there will be of it.
+func (s *Store) SourceGone(ctx context.Context, c *Claim) error {
+	return s.fenced(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "sourceGone", Value: true}}}})
 }
 
 // Release hands the claimed partition back unfinished (a node shutting down), keeping its checkpoint.

@@ -157,6 +157,14 @@ func TestDroppedCollectionsPartitionsEndWithNothingMore(t *testing.T) {
 		t.Fatalf("first partition: %v, %v", res, err)
 	}
 	first := r.destinationIDs(t)
+	before, err := r.store.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copiedBefore := map[string]bool{}
+	for _, p := range before {
+		copiedBefore[p.ID] = p.Done
+	}
 	items := r.src.Database("shop").Collection("items")
 	if err := items.Drop(ctx); err != nil {
 		t.Fatal(err)
@@ -176,6 +184,11 @@ func TestDroppedCollectionsPartitionsEndWithNothingMore(t *testing.T) {
 	for _, p := range parts {
 		if !p.Done || p.Attempts != 0 {
 			t.Errorf("partition %s: done %v, attempts %d; want done with no failed attempt", p.ID, p.Done, p.Attempts)
+		}
+		// One was copied before the drop; the others found the collection gone, which a rename
+		// into another database also looks like, and say so for the applier.
+		if p.SourceGone == copiedBefore[p.ID] {
+			t.Errorf("partition %s: sourceGone %v", p.ID, p.SourceGone)
 		}
 	}
 }

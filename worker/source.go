@@ -75,6 +75,7 @@ func killedByDDL(err error) bool {
 // cataloged, and DDL during its copy is not followed (docs/lifecycle.md).
 type rangeReader struct {
 	w     *Worker
+	claim *partition.Claim
 	p     partition.Partition
 	name  string // "<db>.<coll>" on the source
 	after primitive.Timestamp
@@ -104,8 +105,7 @@ func (r *rangeReader) run(ctx context.Context) error {
 		}
 		if m, ok := mismatchOf(err); ok {
 			if m.actual == "" {
-				r.gone()
-				return r.flush(ctx)
+				return r.gone(ctx)
 			}
 			db, _, _ := strings.Cut(r.name, ".")
 			r.moved(ctx, db+"."+m.actual)
@@ -137,8 +137,7 @@ func (r *rangeReader) readOnce(ctx context.Context) error {
 		}
 		switch {
 		case !found:
-			r.gone()
-			return r.flush(ctx)
+			return r.gone(ctx)
 		case name != r.name:
 			r.moved(ctx, name)
 			return errMoved
@@ -176,9 +175,17 @@ func (r *rangeReader) moved(ctx context.Context, renamed string) {
 	}
 }
 
-func (r *rangeReader) gone() {
-	r.w.cfg.Log.Info("the source collection is gone (dropped, or dropped and created again); its partition ends here",
+// gone ends the partition with what it read: no collection of the database has its UUID. The
+// partition records it (SourceGone): a drop is replayed and makes the destination right, but a
+// rename into another database (a copy into a new collection, with a new UUID, on MongoDB) leaves
+// the copy partial, which the applier then refuses loudly.
+func (r *rangeReader) gone(ctx context.Context) error {
+	r.w.cfg.Log.Info("the source collection is gone (dropped, or renamed into another database); its partition ends here",
 		zap.String("partition", r.p.ID), zap.String("name", r.name))
+	if err := r.w.cfg.Partitions.SourceGone(ctx, r.claim); err != nil {
+		return err
+	}
+	return r.flush(ctx)
 }
 
 // refusedUUID reports whether err is a server refusing the collectionUUID field itself: MongoDB

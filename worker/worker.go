@@ -198,7 +198,7 @@ func (w *Worker) copy(kept *lease.Kept, stop <-chan struct{}, claim *partition.C
 	go func() {
 		defer close(batches)
 		defer endSession()
-		readErr <- w.read(readCtx, p, after, batches)
+		readErr <- w.read(readCtx, claim, after, batches)
 	}()
 
 	for {
@@ -279,8 +279,9 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 }
 
 // read sends the range's documents after the checkpoint, in batches, until the end or ctx is done.
-func (w *Worker) read(ctx context.Context, p partition.Partition, after primitive.Timestamp, out chan<- batch) error {
-	r := &rangeReader{w: w, p: p, name: p.SourceName(), after: after, out: out, last: p.LastID}
+func (w *Worker) read(ctx context.Context, claim *partition.Claim, after primitive.Timestamp, out chan<- batch) error {
+	p := claim.Partition
+	r := &rangeReader{w: w, claim: claim, p: p, name: p.SourceName(), after: after, out: out, last: p.LastID}
 	return r.run(ctx)
 }
 
