@@ -64,7 +64,9 @@ func (a *applier) names(ctx context.Context) (*collectionNames, error) {
 	for _, e := range entries {
 		ns := namespace.Namespace{DB: e.DB, Coll: e.Coll}
 		if len(e.UUID.Data) == 0 {
-			if e.Type == "" || e.Type == "collection" {
+			// Only what the copy read: not an entry the applier made for a collection that appeared
+			// during the sync (AddDeferred), nor a view.
+			if e.Partitioned && e.Partitions > 0 {
 				n.copiedByName[ns] = true
 			}
 			continue

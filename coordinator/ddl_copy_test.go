@@ -64,6 +64,17 @@ func TestDDLDuringTheCopyEndsCommittedAndEqual(t *testing.T) {
 			run(t, ctx, src.Database("shop"), bson.D{{Key: "create", Value: "fresh"}})
 			insertRange(t, ctx, src.Database("shop").Collection("fresh"), 0, 300, "fresh")
 		}},
+		// A collection that appeared during the copy gets a catalog entry (without UUID) from its
+		// unique index, which the applier defers to the commit; its rename is not one of a
+		// collection copied by name.
+		{name: "create with a unique index, then rename", duringCopy: func(t *testing.T, ctx context.Context, src *mongo.Client) {
+			fresh := src.Database("shop").Collection("fresh")
+			insertRange(t, ctx, fresh, 0, 300, "fresh")
+			if _, err := fresh.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "n", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+				t.Fatal(err)
+			}
+			run(t, ctx, src.Database("admin"), bson.D{{Key: "renameCollection", Value: "shop.fresh"}, {Key: "to", Value: "shop.fresher"}})
+		}},
 		{name: "dropDatabase", duringCopy: func(t *testing.T, ctx context.Context, src *mongo.Client) {
 			if err := src.Database("shop").Drop(ctx); err != nil {
 				t.Fatal(err)
