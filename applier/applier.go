@@ -507,11 +507,11 @@ func (a *applier) fail(ctx context.Context, err error) error {
 // needs are gone from the source (its oplog rolled over the resume point; a change stream's history
 // is lost), or a collection that was never copied was renamed into the sync's namespaces, or one
 // was renamed during its copy where the copy could not follow it (copied by name for want of a
-// UUID, or renamed into another database). No retry can fix any of them; retrying would only fail
+// UUID, or renamed into another database), or before the catalog with no UUID to tell its effect. No retry can fix any of them; retrying would only fail
 // again every second for as long as the fleet runs.
 func terminal(err error) bool {
 	if errors.Is(err, ErrOplogRolledOver) || errors.Is(err, ErrRenamedIntoFilter) || errors.Is(err, ErrRenamedWhileCopiedByName) ||
-		errors.Is(err, ErrRenamedAcrossDatabasesDuringCopy) {
+		errors.Is(err, ErrRenamedAcrossDatabasesDuringCopy) || errors.Is(err, ErrRenamedBeforeCatalogWithoutUUID) {
 		return true
 	}
 	var se mongo.ServerError

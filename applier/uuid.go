@@ -29,14 +29,25 @@ type collectionNames struct {
 	// copiedByName are the cataloged collections without a UUID (a server that reports none):
 	// their copy read them by name, blind to renames.
 	copiedByName map[namespace.Namespace]bool
-	// copyDone is the source's time when the copy ended (zero before, or for a sync started by
-	// an older fleetsync).
-	copyDone primitive.Timestamp
+	// cataloged are the collections the copy read, with a UUID or without.
+	cataloged map[namespace.Namespace]bool
+	// catalogAt and copyDone are the source's times when the catalog was listed and when the
+	// copy ended (zero for a sync started by an older fleetsync).
+	catalogAt, copyDone primitive.Timestamp
 }
 
-// FieldCopyDoneAtOperationTime is the sync document's field that holds the source's time when the
-// copy phase ended (written by the coordinator).
-const FieldCopyDoneAtOperationTime = "copyDoneAtOperationTime"
+// The sync document's fields that hold the source's time when the coordinator listed the catalog,
+// and when the copy phase ended (written by the coordinator).
+const (
+	FieldCatalogAtOperationTime  = "catalogAtOperationTime"
+	FieldCopyDoneAtOperationTime = "copyDoneAtOperationTime"
+)
+
+// ErrRenamedBeforeCatalogWithoutUUID says a rename between the sync's start time and its catalog,
+// seen without a collection UUID (a change stream of MongoDB before 6.0), touches a cataloged
+// collection: replayed by name, it could put the old name's few replayed writes in place of the
+// copy, and nothing tells whether it would.
+var ErrRenamedBeforeCatalogWithoutUUID = errors.New("a collection was renamed before the catalog, and the event has no UUID to apply it by")
 
 // ErrRenamedWhileCopiedByName says a collection whose copy read it by name (the source reported
 // no UUID for it) was renamed, on either side of the rename, before the copy ended: documents
@@ -57,12 +68,15 @@ func (a *applier) names(ctx context.Context) (*collectionNames, error) {
 		return nil, err
 	}
 	n := &collectionNames{byUUID: map[string]namespace.Namespace{}, byName: map[namespace.Namespace]string{},
-		copiedByName: map[namespace.Namespace]bool{}}
-	if n.copyDone, err = copyDoneAt(ctx, a); err != nil {
+		copiedByName: map[namespace.Namespace]bool{}, cataloged: map[namespace.Namespace]bool{}}
+	if n.catalogAt, n.copyDone, err = syncTimes(ctx, a); err != nil {
 		return nil, err
 	}
 	for _, e := range entries {
 		ns := namespace.Namespace{DB: e.DB, Coll: e.Coll}
+		if e.Partitioned && e.Partitions > 0 {
+			n.cataloged[ns] = true
+		}
 		if len(e.UUID.Data) == 0 {
 			// Only what the copy read: not an entry the applier made for a collection that appeared
 			// during the sync (AddDeferred), nor a view.
@@ -78,17 +92,18 @@ func (a *applier) names(ctx context.Context) (*collectionNames, error) {
 	return n, nil
 }
 
-// copyDoneAt reads the source's time when the copy ended from the sync document.
-func copyDoneAt(ctx context.Context, a *applier) (primitive.Timestamp, error) {
+// syncTimes reads the source's times of the catalog and of the copy's end from the sync document.
+func syncTimes(ctx context.Context, a *applier) (catalogAt, copyDone primitive.Timestamp, err error) {
 	var doc struct {
-		At primitive.Timestamp `bson:"copyDoneAtOperationTime"`
+		CatalogAt primitive.Timestamp `bson:"catalogAtOperationTime"`
+		CopyDone  primitive.Timestamp `bson:"copyDoneAtOperationTime"`
 	}
-	err := a.cfg.Meta.Syncs().FindOne(ctx, bson.D{{Key: "_id", Value: a.cfg.Meta.SyncID}},
-		options.FindOne().SetProjection(bson.D{{Key: FieldCopyDoneAtOperationTime, Value: 1}})).Decode(&doc)
+	err = a.cfg.Meta.Syncs().FindOne(ctx, bson.D{{Key: "_id", Value: a.cfg.Meta.SyncID}},
+		options.FindOne().SetProjection(bson.D{{Key: FieldCatalogAtOperationTime, Value: 1}, {Key: FieldCopyDoneAtOperationTime, Value: 1}})).Decode(&doc)
 	if err != nil {
-		return primitive.Timestamp{}, fmt.Errorf("reading the sync's copy end time: %w", err)
+		return catalogAt, copyDone, fmt.Errorf("reading the sync's catalog and copy times: %w", err)
 	}
-	return doc.At, nil
+	return doc.CatalogAt, doc.CopyDone, nil
 }
 
 // catalogChanged drops the loaded names after a DDL event: the next event reads them again.
@@ -109,14 +124,21 @@ func (a *applier) resolve(ctx context.Context, ev changeevent.Event) (changeeven
 	if n == nil {
 		return ev, true, nil
 	}
+	if err := a.checkRenamedAcrossDatabases(ctx, ev); err != nil {
+		return ev, false, err
+	}
+	return n.decide(ev)
+}
+
+// decide is resolve once the catalog is read: a rename the copy could not have followed stops
+// the applier (checkCopiedByName, checkRenameBeforeCatalog); an event with a UUID is resolved by
+// it (collectionNames.resolve); anything else is applied as it is.
+func (n *collectionNames) decide(ev changeevent.Event) (changeevent.Event, bool, error) {
 	if err := n.checkCopiedByName(ev); err != nil {
 		return ev, false, err
 	}
 	if len(ev.UUID.Data) == 0 {
-		return ev, true, nil
-	}
-	if err := a.checkRenamedAcrossDatabases(ctx, ev); err != nil {
-		return ev, false, err
+		return ev, true, n.checkRenameBeforeCatalog(ev)
 	}
 	ev, ok := n.resolve(ev)
 	return ev, ok, nil
@@ -130,7 +152,7 @@ var ErrRenamedAcrossDatabasesDuringCopy = errors.New("a collection was renamed i
 // checkRenamedAcrossDatabases refuses a rename into another database of a collection that a
 // partition found gone during the copy (partition.Partition.SourceGone).
 func (a *applier) checkRenamedAcrossDatabases(ctx context.Context, ev changeevent.Event) error {
-	if ev.Op != changeevent.Rename || ev.NS.DB == ev.To.DB || a.cfg.Reversed {
+	if ev.Op != changeevent.Rename || ev.NS.DB == ev.To.DB || len(ev.UUID.Data) == 0 || a.cfg.Reversed {
 		return nil
 	}
 	n, err := a.cfg.Meta.Collection(metadata.CollPartitions).CountDocuments(ctx,
@@ -142,6 +164,23 @@ func (a *applier) checkRenamedAcrossDatabases(ctx context.Context, ev changeeven
 		return fmt.Errorf("%w: %s was renamed to %s while its partitions were copied, and %d of them found it gone "+
 			"(MongoDB renames across databases by copying into a new collection): its copy is partial; start a new sync, "+
 			"and rename nothing across databases during its copy", ErrRenamedAcrossDatabasesDuringCopy, ev.NS, ev.To, n)
+	}
+	return nil
+}
+
+// checkRenameBeforeCatalog refuses a rename without UUID, from before the catalog, of or onto a
+// cataloged collection (see ErrRenamedBeforeCatalogWithoutUUID).
+func (n *collectionNames) checkRenameBeforeCatalog(ev changeevent.Event) error {
+	if ev.Op != changeevent.Rename || n.catalogAt.IsZero() || ev.ClusterTime.After(n.catalogAt) {
+		return nil
+	}
+	for _, ns := range []namespace.Namespace{ev.NS, ev.To} {
+		if n.cataloged[ns] {
+			return fmt.Errorf("%w: %s was renamed to %s at %d.%d, between the sync's start and its catalog, and the source's "+
+				"events carry no collection UUID (a change stream before MongoDB 6.0) by which to tell what the copy of %s already holds; "+
+				"start a new sync once no collection is renamed, or use --change-source oplog",
+				ErrRenamedBeforeCatalogWithoutUUID, ev.NS, ev.To, ev.ClusterTime.T, ev.ClusterTime.I, ns)
+		}
 	}
 	return nil
 }

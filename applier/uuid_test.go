@@ -130,12 +130,9 @@ func TestEventsAreResolvedByTheCatalogsUUIDs(t *testing.T) {
 		{"an event without a UUID", changeevent.Event{Op: changeevent.Insert, NS: ns("shop.orders")}, true, "shop.orders"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var ev changeevent.Event
-			apply := true
-			if len(tc.ev.UUID.Data) > 0 {
-				ev, apply = names.resolve(tc.ev)
-			} else {
-				ev = tc.ev
+			ev, apply, err := names.decide(tc.ev)
+			if err != nil {
+				t.Fatal(err)
 			}
 			if apply != tc.apply || (apply && ev.NS.String() != tc.as) {
 				t.Errorf("resolve = %s, %v; want %s, %v", ev.NS, apply, tc.as, tc.apply)
@@ -168,5 +165,35 @@ func TestRenameAcrossDatabasesDuringTheCopyStopsTheApplierLoudly(t *testing.T) {
 	_, err := d.a.applyBatch(ctx, events)
 	if !errors.Is(err, ErrRenamedAcrossDatabasesDuringCopy) || !terminal(err) || !strings.Contains(err.Error(), "shop.orders was renamed to archive.orders_2023") {
 		t.Fatalf("applying the rename: %v; want the terminal error naming shop.orders", err)
+	}
+}
+
+// Where the events carry no UUID (a change stream of MongoDB before 6.0: here MongoDB's own rename
+// event without showExpandedEvents), a rename of or onto a cataloged collection from before the
+// catalog cannot be told apart from one the copy already reflects, and a rename before the copy
+// ended of a collection copied by name may have hidden documents from it: both stop the applier
+// for good, naming the collection. Later renames, and renames of other collections, are applied.
+func TestRenamesWithoutUUIDInTheCopyWindowAreRefused(t *testing.T) {
+	ev := parseChangeStream(t, realdocs.ChangeStreamRename)[0] // engineering.users → engineering.people
+	before := primitive.Timestamp{T: ev.ClusterTime.T - 1}
+	after := primitive.Timestamp{T: ev.ClusterTime.T + 1}
+	people := map[namespace.Namespace]bool{{DB: "engineering", Coll: "people"}: true}
+	for _, tc := range []struct {
+		name  string
+		names collectionNames
+		want  error
+	}{
+		{"onto a cataloged collection, before the catalog", collectionNames{cataloged: people, catalogAt: after}, ErrRenamedBeforeCatalogWithoutUUID},
+		{"onto a cataloged collection, after the catalog", collectionNames{cataloged: people, catalogAt: before}, nil},
+		{"of collections not cataloged", collectionNames{cataloged: map[namespace.Namespace]bool{}, catalogAt: after}, nil},
+		{"of a collection copied by name, before the copy ended", collectionNames{copiedByName: people, copyDone: after}, ErrRenamedWhileCopiedByName},
+		{"of a collection copied by name, after the copy", collectionNames{copiedByName: people, copyDone: before}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := tc.names.decide(ev)
+			if !errors.Is(err, tc.want) || (err != nil && (!terminal(err) || !strings.Contains(err.Error(), "engineering.people"))) {
+				t.Errorf("got %v, want %v (terminal, naming the collection)", err, tc.want)
+			}
+		})
 	}
 }

@@ -189,6 +189,12 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 	if err != nil {
 		return err
 	}
+	// After the listing: an event up to this time may already be in the catalog (the applier
+	// refuses a rename of such a time that it cannot tell by UUID).
+	catalogAt, err := clusterclock.Now(ctx, c.Source)
+	if err != nil {
+		return err
+	}
 	done := map[string]metadata.CatalogEntry{}
 	entries, err := c.Meta.Catalog(ctx)
 	if err != nil {
@@ -241,6 +247,7 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: "phase", Value: metadata.PhaseCopy},
+			{Key: applier.FieldCatalogAtOperationTime, Value: catalogAt},
 			{Key: "collections", Value: len(recorded)},
 			{Key: "estimatedTotalBytes", Value: totalBytes},
 			{Key: "estimatedTotalDocs", Value: totalDocs},
