@@ -123,10 +123,18 @@ func TestRenamedCollectionKeepsBeingCopiedUnderItsNewName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	renamed := 0
 	for _, p := range parts {
 		if !p.Done || p.Attempts != 0 || p.NS != "shop.items" {
 			t.Errorf("partition %s: done %v, attempts %d, ns %s; want done with no failed attempt, under the cataloged name", p.ID, p.Done, p.Attempts, p.NS)
 		}
+		if p.SourceNS == "shop.goods" {
+			renamed++
+		}
+	}
+	// The first partition to meet the rename records the new name on those not yet copied.
+	if renamed == 0 {
+		t.Error("no partition records the collection's new name (sourceNs) for the claims after the rename")
 	}
 	// On the wire: every find carries the UUID; after the rename, the old name is refused and the
 	// new one read.
