@@ -72,6 +72,7 @@ func (a *applier) names(ctx context.Context) (*collectionNames, error) {
 	if n.catalogAt, n.copyDone, err = syncTimes(ctx, a); err != nil {
 		return nil, err
 	}
+	ambiguous := map[string]bool{}
 	for _, e := range entries {
 		ns := namespace.Namespace{DB: e.DB, Coll: e.Coll}
 		if e.Partitioned && e.Partitions > 0 {
@@ -85,8 +86,18 @@ func (a *applier) names(ctx context.Context) (*collectionNames, error) {
 			}
 			continue
 		}
-		n.byUUID[string(e.UUID.Data)] = ns
-		n.byName[ns] = string(e.UUID.Data)
+		key := string(e.UUID.Data)
+		if other, twice := n.byUUID[key]; twice || ambiguous[key] {
+			// Two entries of one UUID: a coordinator replaced mid-catalog, with a rename between
+			// its listing and its successor's, left the old name's entry. Neither name can be
+			// trusted for that UUID: its events are applied by name, as without UUIDs.
+			ambiguous[key] = true
+			delete(n.byUUID, key)
+			delete(n.byName, other)
+			continue
+		}
+		n.byUUID[key] = ns
+		n.byName[ns] = key
 	}
 	a.uuids = n
 	return n, nil

@@ -197,3 +197,29 @@ func TestRenamesWithoutUUIDInTheCopyWindowAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// A catalog with two entries of one UUID (a coordinator replaced mid-catalog, the collection renamed
+// between its listing and its successor's) cannot say which name the UUID's events mean: they are
+// applied by name, as without UUIDs, never skipped or moved to one of the two names at random.
+func TestAUUIDTheCatalogHoldsTwiceIsAppliedByName(t *testing.T) {
+	ctx := context.Background()
+	d := newRealDocs(t)
+	uuid := primitive.Binary{Subtype: 4, Data: []byte("0123456789abcdef")}
+	for _, coll := range []string{"a", "b"} {
+		if err := d.meta.PutCatalogEntry(ctx, metadata.CatalogEntry{ID: metadata.CatalogID("t", "shop."+coll), Sync: "t", DB: "shop", Coll: coll,
+			Type: "collection", UUID: uuid, Partitioned: true, Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := d.a.names(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, coll := range []string{"a", "b", "c"} {
+		ev := changeevent.Event{Op: changeevent.Insert, NS: namespace.Namespace{DB: "shop", Coll: coll}, UUID: uuid}
+		got, apply, err := names.decide(ev)
+		if err != nil || !apply || got.NS != ev.NS {
+			t.Errorf("an insert into shop.%s: applied %v to %s (%v); want it applied by its own name", coll, apply, got.NS, err)
+		}
+	}
+}
