@@ -53,6 +53,9 @@ func TestDDLDuringTheCopyEndsCommittedAndEqual(t *testing.T) {
 		{name: "rename of a collection still being copied", duringCopy: func(t *testing.T, ctx context.Context, src *mongo.Client) {
 			run(t, ctx, src.Database("admin"), bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.goods"}})
 		}},
+		{name: "rename onto another collection (dropTarget)", duringCopy: func(t *testing.T, ctx context.Context, src *mongo.Client) {
+			run(t, ctx, src.Database("admin"), bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.others"}, {Key: "dropTarget", Value: true}})
+		}},
 		{name: "drop and re-create with other documents", duringCopy: func(t *testing.T, ctx context.Context, src *mongo.Client) {
 			items := src.Database("shop").Collection("items")
 			if err := items.Drop(ctx); err != nil {
