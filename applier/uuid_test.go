@@ -58,6 +58,7 @@ func latestTS(t *testing.T, src *mongo.Client) primitive.Timestamp {
 // collectionUUID (MongoDB before 6.0; here the fail point answers the first find so), the refresh
 // looks the collection up by UUID in its database instead.
 func TestRefreshAfterARenameReadsTheCollectionUnderItsNewName(t *testing.T) {
+	t.Parallel()
 	for _, refuses := range []bool{false, true} {
 		name := "source takes collectionUUID"
 		if refuses {
@@ -103,6 +104,7 @@ func TestRefreshAfterARenameReadsTheCollectionUnderItsNewName(t *testing.T) {
 // the end-to-end test cannot reach on the sandbox: renames across databases (which give the
 // collection a new UUID on MongoDB) and a collection held under another name.
 func TestEventsAreResolvedByTheCatalogsUUIDs(t *testing.T) {
+	t.Parallel()
 	u := func(b byte) primitive.Binary {
 		return primitive.Binary{Subtype: 4, Data: []byte{b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}}
 	}
@@ -154,6 +156,7 @@ func optionsSortByTSDesc() *options.FindOneOptions {
 // naming the collection, rather than move a partial copy under the new name. The sandbox cannot
 // rename across databases; the event is MongoDB's own oplog entry.
 func TestRenameAcrossDatabasesDuringTheCopyStopsTheApplierLoudly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d := newRealDocs(t)
 	events := parseOplog(t, realdocs.OplogRename)
@@ -174,6 +177,7 @@ func TestRenameAcrossDatabasesDuringTheCopyStopsTheApplierLoudly(t *testing.T) {
 // ended of a collection copied by name may have hidden documents from it: both stop the applier
 // for good, naming the collection. Later renames, and renames of other collections, are applied.
 func TestRenamesWithoutUUIDInTheCopyWindowAreRefused(t *testing.T) {
+	t.Parallel()
 	ev := parseChangeStream(t, realdocs.ChangeStreamRename)[0] // engineering.users → engineering.people
 	before := primitive.Timestamp{T: ev.ClusterTime.T - 1}
 	after := primitive.Timestamp{T: ev.ClusterTime.T + 1}
@@ -202,6 +206,7 @@ func TestRenamesWithoutUUIDInTheCopyWindowAreRefused(t *testing.T) {
 // between its listing and its successor's) cannot say which name the UUID's events mean: they are
 // applied by name, as without UUIDs, never skipped or moved to one of the two names at random.
 func TestAUUIDTheCatalogHoldsTwiceIsAppliedByName(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d := newRealDocs(t)
 	uuid := primitive.Binary{Subtype: 4, Data: []byte("0123456789abcdef")}
