@@ -118,6 +118,9 @@ type applier struct {
 	warnings     Warnings
 	buildIndexes string // the sync's buildIndexes option
 
+	// uuids is the catalog by collection UUID (see resolve); nil until loaded, and after DDL.
+	uuids *collectionNames
+
 	// boundary checkpoints mid-batch, around DDL events (see applyBatch); nil applies without.
 	boundary func(ctx context.Context, i int, ev changeevent.Event, n batchCounts) error
 
@@ -401,7 +404,11 @@ func (a *applier) applyBatch(ctx context.Context, events []changeevent.Event) (b
 		return nil
 	}
 	for i, ev := range events {
-		if !a.wanted(ev) {
+		ev, apply, rerr := a.resolve(ctx, ev)
+		if rerr != nil {
+			return n, rerr
+		}
+		if !apply || !a.wanted(ev) {
 			continue
 		}
 		if ev.ClusterTime.After(n.last) {
@@ -559,10 +566,13 @@ func (a *applier) fail(ctx context.Context, err error) error {
 
 // terminal reports whether err ends change event application for good: the events the destination
 // needs are gone from the source (its oplog rolled over the resume point; a change stream's history
-// is lost), or a collection that was never copied was renamed into the sync's namespaces. No retry
-// can fix either; retrying would only fail again every second for as long as the fleet runs.
+// is lost), or a collection that was never copied was renamed into the sync's namespaces, or one
+// was renamed during its copy where the copy could not follow it (copied by name for want of a
+// UUID, or renamed into another database), or before the catalog with no UUID to tell its effect. No retry can fix any of them; retrying would only fail
+// again every second for as long as the fleet runs.
 func terminal(err error) bool {
-	if errors.Is(err, ErrOplogRolledOver) || errors.Is(err, ErrRenamedIntoFilter) {
+	if errors.Is(err, ErrOplogRolledOver) || errors.Is(err, ErrRenamedIntoFilter) || errors.Is(err, ErrRenamedWhileCopiedByName) ||
+		errors.Is(err, ErrRenamedAcrossDatabasesDuringCopy) || errors.Is(err, ErrRenamedBeforeCatalogWithoutUUID) {
 		return true
 	}
 	var se mongo.ServerError

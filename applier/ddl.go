@@ -33,6 +33,9 @@ func (w *ddlWarning) Error() string { return w.msg }
 // applyDDL applies one DDL event to the destination. Every branch is idempotent: applying it again
 // after a takeover finds it done and moves on.
 func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
+	// Whatever this event does to the catalog (a rename moves an entry, a drop forgets one), the
+	// next event reads the catalog's UUIDs again.
+	defer a.catalogChanged()
 	dst := a.cfg.Destination
 	db := dst.Database(ev.NS.DB)
 	var err error
@@ -118,7 +121,15 @@ func (a *applier) applyDDL(ctx context.Context, ev changeevent.Event) error {
 // the destination is not the sync's to remove.
 func (a *applier) dropDatabase(ctx context.Context, name string) error {
 	db := a.cfg.Destination.Database(name)
-	if a.cfg.Filter.SelectsWholeDatabase(name) {
+	names, err := a.names(ctx)
+	if err != nil {
+		return err
+	}
+	// Collections the catalog still holds by UUID were created after this dropDatabase (the
+	// drops it made come first in the stream, and forget theirs): it happened before the catalog,
+	// and their copies stay.
+	held := names.heldIn(name)
+	if a.cfg.Filter.SelectsWholeDatabase(name) && len(held) == 0 {
 		if err := db.Drop(ctx); err != nil {
 			return err
 		}
@@ -130,7 +141,7 @@ func (a *applier) dropDatabase(ctx context.Context, name string) error {
 	}
 	for _, c := range colls {
 		ns := namespace.Namespace{DB: name, Coll: c}
-		if !a.cfg.Filter.Selected(ns) {
+		if !a.cfg.Filter.Selected(ns) || held[c] {
 			continue
 		}
 		if err := ignoreCodes(db.Collection(c).Drop(ctx), codeNamespaceNotFound); err != nil {

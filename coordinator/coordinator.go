@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.uber.org/zap"
 
+	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/internal/catalog"
 	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
@@ -188,6 +189,12 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 	if err != nil {
 		return err
 	}
+	// After the listing: an event up to this time may already be in the catalog (the applier
+	// refuses a rename of such a time that it cannot tell by UUID).
+	catalogAt, err := clusterclock.Now(ctx, c.Source)
+	if err != nil {
+		return err
+	}
 	done := map[string]metadata.CatalogEntry{}
 	entries, err := c.Meta.Catalog(ctx)
 	if err != nil {
@@ -240,6 +247,7 @@ func (c *coordinator) catalog(ctx context.Context, s metadata.Sync) error {
 	return c.Meta.UpdateSync(ctx, c.Lease, bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: "phase", Value: metadata.PhaseCopy},
+			{Key: applier.FieldCatalogAtOperationTime, Value: catalogAt},
 			{Key: "collections", Value: len(recorded)},
 			{Key: "estimatedTotalBytes", Value: totalBytes},
 			{Key: "estimatedTotalDocs", Value: totalDocs},
@@ -255,7 +263,7 @@ func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collec
 	ns := coll.NS.String()
 	e := metadata.CatalogEntry{
 		ID: metadata.CatalogID(c.Meta.SyncID, ns), Sync: c.Meta.SyncID,
-		DB: coll.NS.DB, Coll: coll.NS.Coll, Type: coll.Type, Options: coll.Options,
+		DB: coll.NS.DB, Coll: coll.NS.Coll, Type: coll.Type, Options: coll.Options, UUID: coll.UUID,
 	}
 	var ranges []partition.Range
 	if coll.HasDocuments() {
@@ -288,7 +296,7 @@ func (c *coordinator) catalogCollection(ctx context.Context, coll catalog.Collec
 		if err := c.Meta.PutCatalogEntry(ctx, e); err != nil {
 			return err
 		}
-		if err := c.Partitions.Replace(ctx, ns, ranges); err != nil {
+		if err := c.Partitions.ReplaceCollection(ctx, ns, coll.UUID, ranges); err != nil {
 			return err
 		}
 		if err := c.Meta.MarkPartitioned(ctx, e.ID, len(ranges)); err != nil {
@@ -360,9 +368,16 @@ func (c *coordinator) watchCopy(ctx context.Context) (bool, error) {
 	if left > 0 {
 		return false, nil
 	}
+	// The source's time once every partition is copied: a rename before it of a collection copied
+	// by name (no UUID) may have hidden documents from the copy, which the applier then refuses
+	// loudly (applier.ErrRenamedWhileCopiedByName).
+	copyDone, err := clusterclock.Now(ctx, c.Source)
+	if err != nil {
+		return false, err
+	}
 	c.Log.Info("all partitions copied; building indexes")
 	return true, c.Meta.UpdateSync(ctx, c.Lease, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseIndexes}}},
+		{Key: "$set", Value: bson.D{{Key: "phase", Value: metadata.PhaseIndexes}, {Key: applier.FieldCopyDoneAtOperationTime, Value: copyDone}}},
 		{Key: "$currentDate", Value: bson.D{{Key: "copyDoneAt", Value: true}}},
 	})
 }

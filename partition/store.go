@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
@@ -33,6 +34,18 @@ type Partition struct {
 	NS    string `bson:"ns"`  // "<db>.<coll>"
 	Seq   int    `bson:"seq"` // position of the range in the collection's _id order
 	Range Range  `bson:"range"`
+	// UUID is the source collection's UUID when it was cataloged (empty where the source reports
+	// none): the copy reads the collection by it, so a rename or drop on the source during the copy
+	// is noticed (see worker). NS stays the name the collection was cataloged with, which is the
+	// name its documents are written under on the destination.
+	UUID primitive.Binary `bson:"uuid,omitempty"`
+	// SourceNS is the collection's name on the source when a worker found it renamed there during
+	// the copy (empty: NS). A hint for the next claim, which reads by UUID all the same.
+	SourceNS string `bson:"sourceNs,omitempty"`
+	// SourceGone is set when the copy found no collection with UUID in the database any more (see
+	// worker): dropped, or renamed into another database, which MongoDB does by copying it into a
+	// new collection with a new UUID. The applier refuses the latter loudly, the copy being partial.
+	SourceGone bool `bson:"sourceGone,omitempty"`
 
 	// LastID is the checkpoint: the last _id copied, in _id order. Absent until the first batch.
 	LastID      bson.RawValue `bson:"lastId,omitempty"`
@@ -60,6 +73,14 @@ type ClaimRecord struct {
 	At               time.Time     `bson:"at"` // the claimer's clock: for people, never for expiry
 }
 
+// SourceName is the namespace to read the partition from on the source: where it was last seen.
+func (p Partition) SourceName() string {
+	if p.SourceNS != "" {
+		return p.SourceNS
+	}
+	return p.NS
+}
+
 // ID returns a partition's _id.
 func ID(syncID, ns string, seq int) string { return fmt.Sprintf("%s/%s/%06d", syncID, ns, seq) }
 
@@ -84,6 +105,12 @@ func NewStore(coll *mongo.Collection, syncID string) *Store {
 // has not noticed. Replace then deletes only the partitions without copied work and refuses,
 // writing nothing.
 func (s *Store) Replace(ctx context.Context, ns string, ranges []Range) error {
+	return s.ReplaceCollection(ctx, ns, primitive.Binary{}, ranges)
+}
+
+// ReplaceCollection is Replace for a collection whose source UUID is known: each partition carries
+// it, and is read by it.
+func (s *Store) ReplaceCollection(ctx context.Context, ns string, uuid primitive.Binary, ranges []Range) error {
 	mine := bson.D{{Key: "sync", Value: s.syncID}, {Key: "ns", Value: ns}}
 	// Refuse before deleting anything: a partition that is done, has a checkpoint, or is claimed
 	// (its first batch may be in flight) means the copy has begun, and deleting its unclaimed
@@ -105,7 +132,7 @@ func (s *Store) Replace(ctx context.Context, ns string, ranges []Range) error {
 	}
 	docs := make([]any, len(ranges))
 	for i, r := range ranges {
-		docs[i] = Partition{ID: ID(s.syncID, ns, i), Sync: s.syncID, NS: ns, Seq: i, Range: r}
+		docs[i] = Partition{ID: ID(s.syncID, ns, i), Sync: s.syncID, NS: ns, Seq: i, Range: r, UUID: uuid}
 	}
 	if len(docs) == 0 {
 		return nil
@@ -245,6 +272,24 @@ func (s *Store) Failed(ctx context.Context, limit int64) ([]Partition, error) {
 
 func (s *Store) failedFilter() bson.D {
 	return bson.D{{Key: "sync", Value: s.syncID}, {Key: "done", Value: false}, {Key: "attempts", Value: bson.D{{Key: "$gte", Value: MaxAttempts}}}}
+}
+
+// Renamed records that the source collection of ns with uuid is now named sourceNS, on every
+// partition of it not done, so that later claims read the new name at once. It is a hint, not
+// fenced by any lease: a reader still reads by UUID, and a stale name costs it one refused query.
+func (s *Store) Renamed(ctx context.Context, ns string, uuid primitive.Binary, sourceNS string) error {
+	_, err := s.coll.UpdateMany(ctx, bson.D{{Key: "sync", Value: s.syncID}, {Key: "ns", Value: ns}, {Key: "uuid", Value: uuid}, {Key: "done", Value: false}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "sourceNs", Value: sourceNS}}}})
+	if err != nil {
+		return fmt.Errorf("recording that %s is now %s on the source: %w", ns, sourceNS, err)
+	}
+	return nil
+}
+
+// SourceGone records that the claimed partition's collection was gone from its database when the
+// copy read it: what the partition copied may be all there will be of it.
+func (s *Store) SourceGone(ctx context.Context, c *Claim) error {
+	return s.fenced(ctx, c.Lease, bson.D{{Key: "$set", Value: bson.D{{Key: "sourceGone", Value: true}}}})
 }
 
 // Release hands the claimed partition back unfinished (a node shutting down), keeping its checkpoint.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -70,6 +71,10 @@ type Config struct {
 // Worker copies one partition at a time.
 type Worker struct {
 	cfg Config
+
+	// noUUID is set once the source refused a find's collectionUUID (MongoDB before 6.0): this
+	// worker then reads by name and follows collections by listing their database (rangeReader).
+	noUUID atomic.Bool
 
 	// beforeWrite runs before each batch's lease check (tests only: it stands for the moment a
 	// frozen process wakes up, with its batch in hand).
@@ -174,7 +179,8 @@ func (w *Worker) copy(kept *lease.Kept, stop <-chan struct{}, claim *partition.C
 	if !ok {
 		return Failed, fmt.Errorf("partition %s has a malformed namespace %q", p.ID, p.NS)
 	}
-	src := concern.SourceCollection(w.cfg.Source, db, coll)
+	// Written under the name the collection was cataloged with, whatever it is called on the source
+	// now: the applier replays the source's renames in order, and they move it.
 	dst := concern.DestinationCollection(w.cfg.Destination, db, coll)
 
 	var after primitive.Timestamp
@@ -192,7 +198,7 @@ func (w *Worker) copy(kept *lease.Kept, stop <-chan struct{}, claim *partition.C
 	go func() {
 		defer close(batches)
 		defer endSession()
-		readErr <- w.read(readCtx, src, p, batches)
+		readErr <- w.read(readCtx, claim, after, batches)
 	}()
 
 	for {
@@ -273,43 +279,10 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 }
 
 // read sends the range's documents after the checkpoint, in batches, until the end or ctx is done.
-func (w *Worker) read(ctx context.Context, src *mongo.Collection, p partition.Partition, out chan<- batch) error {
-	cur, err := src.Find(ctx, p.Range.Filter(p.LastID), options.Find().
-		SetSort(bson.D{{Key: "_id", Value: 1}}).
-		SetCollation(bsonorder.SimpleCollation).
-		SetBatchSize(int32(w.cfg.BatchDocs)))
-	if err != nil {
-		return err
-	}
-	defer cur.Close(context.Background())
-	var b batch
-	for cur.Next(ctx) {
-		// The cursor reuses its buffer: keep a copy.
-		doc := make(bson.Raw, len(cur.Current))
-		copy(doc, cur.Current)
-		b.docs = append(b.docs, doc)
-		b.bytes += int64(len(doc))
-		b.last = doc.Lookup("_id")
-		if len(b.docs) >= w.cfg.BatchDocs || b.bytes >= int64(w.cfg.BatchBytes) {
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			b = batch{}
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return err
-	}
-	if len(b.docs) > 0 {
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+func (w *Worker) read(ctx context.Context, claim *partition.Claim, after primitive.Timestamp, out chan<- batch) error {
+	p := claim.Partition
+	r := &rangeReader{w: w, claim: claim, p: p, name: p.SourceName(), after: after, out: out, last: p.LastID}
+	return r.run(ctx)
 }
 
 // write inserts b and checkpoints it. Inserts bypass document validation, as mongosync's do: the

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/internal/namespace"
@@ -25,6 +26,10 @@ type Collection struct {
 	NS      namespace.Namespace
 	Type    string   // TypeCollection, TypeView or TypeTimeseries
 	Options bson.Raw // listCollections' "options" (validator, collation, viewOn, ...), never nil
+	// UUID is listCollections' info.uuid: the collection's identity, kept by a rename within its
+	// database and new for a collection created again under the same name. Empty where the server
+	// reports none (views; servers before 3.6).
+	UUID primitive.Binary
 }
 
 // HasDocuments reports whether documents can be read from it; a view's contents are derived.
@@ -64,6 +69,9 @@ func listDatabase(ctx context.Context, db *mongo.Database, filter namespace.Filt
 			Name    string   `bson:"name"`
 			Type    string   `bson:"type"`
 			Options bson.Raw `bson:"options"`
+			Info    struct {
+				UUID primitive.Binary `bson:"uuid"`
+			} `bson:"info"`
 		}
 		if err := cur.Decode(&spec); err != nil {
 			return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)
@@ -78,7 +86,7 @@ func listDatabase(ctx context.Context, db *mongo.Database, filter namespace.Filt
 		if spec.Options == nil {
 			spec.Options = emptyDocument
 		}
-		out = append(out, Collection{NS: ns, Type: spec.Type, Options: spec.Options})
+		out = append(out, Collection{NS: ns, Type: spec.Type, Options: spec.Options, UUID: spec.Info.UUID})
 	}
 	if err := cur.Err(); err != nil {
 		return nil, fmt.Errorf("listCollections on %s: %w", db.Name(), err)
@@ -106,4 +114,20 @@ func ListIndexes(ctx context.Context, client *mongo.Client, ns namespace.Namespa
 		return specs[i].Lookup("name").StringValue() < specs[j].Lookup("name").StringValue()
 	})
 	return specs, nil
+}
+
+// NameOfUUID returns the name of the collection of db whose listCollections UUID is uuid; found is
+// false when no collection of db has it (dropped, or renamed into another database). It is how a
+// reader that cannot send collectionUUID (MongoDB before 6.0) follows a collection through renames.
+func NameOfUUID(ctx context.Context, db *mongo.Database, uuid primitive.Binary) (name string, found bool, err error) {
+	colls, err := listDatabase(ctx, db, namespace.Filter{})
+	if err != nil {
+		return "", false, err
+	}
+	for _, c := range colls {
+		if c.UUID.Subtype == uuid.Subtype && string(c.UUID.Data) == string(uuid.Data) {
+			return c.NS.Coll, true, nil
+		}
+	}
+	return "", false, nil
 }

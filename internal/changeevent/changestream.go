@@ -53,7 +53,7 @@ func FromChangeStream(doc bson.Raw) (Event, error) {
 		return Event{}, fmt.Errorf("%w (invalidate event at %s)", ErrInvalidated, timestampString(ts))
 	}
 
-	ev := Event{ClusterTime: ts, ResumeToken: token}
+	ev := Event{ClusterTime: ts, ResumeToken: token, UUID: uuidOf(f, "collectionUUID")}
 	switch opType {
 	case "insert", "update", "replace", "delete":
 		err = changeStreamCRUD(f, opType, &ev)

@@ -65,6 +65,11 @@ type Event struct {
 	ClusterTime primitive.Timestamp
 	// ResumeToken is the change event's _id (change streams only): the point to resume after.
 	ResumeToken bson.Raw
+	// UUID is the UUID of the collection the event concerns (an oplog entry's ui; a change event's
+	// collectionUUID, 6.0+ with showExpandedEvents), empty where the source gives none (dropDatabase,
+	// older servers). A rename keeps it, a collection created again gets a new one: the applier
+	// tells by it which collection an event means when names have moved since.
+	UUID primitive.Binary
 
 	// CRUD.
 	DocumentKey  bson.Raw           // {_id: ...} plus the shard key fields on sharded collections

@@ -70,14 +70,19 @@ func oplogEvents(f fields, op string, ts primitive.Timestamp) ([]Event, error) {
 			return nil, err
 		}
 		ev.ClusterTime = ts
+		ev.UUID = uuidOf(f, "ui")
 		return []Event{ev}, nil
 	case "c":
 		events, err := oplogCommand(f, ts)
 		if err != nil {
 			return nil, err
 		}
+		ui := uuidOf(f, "ui")
 		for i := range events {
 			events[i].ClusterTime = ts
+			if len(events[i].UUID.Data) == 0 {
+				events[i].UUID = ui // applyOps' inner entries have their own
+			}
 		}
 		return events, nil
 	}
@@ -89,6 +94,19 @@ func oplogEvents(f fields, op string, ts primitive.Timestamp) ([]Event, error) {
 		ClusterTime: ts,
 		Description: fmt.Sprintf("oplog op %q on %q", op, s),
 	}}, nil
+}
+
+// uuidOf reads the UUID at key (binary subtype 4), or none when it is absent or not a UUID.
+func uuidOf(f fields, key string) primitive.Binary {
+	v, ok := f.lookup(key)
+	if !ok {
+		return primitive.Binary{}
+	}
+	sub, data, ok := v.BinaryOK()
+	if !ok || sub != bson.TypeBinaryUUID {
+		return primitive.Binary{}
+	}
+	return primitive.Binary{Subtype: sub, Data: data}
 }
 
 // oplogNS reads a "db.coll" namespace.

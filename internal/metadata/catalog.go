@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
@@ -25,6 +26,11 @@ type CatalogEntry struct {
 	Coll    string   `bson:"coll"`
 	Type    string   `bson:"type"`
 	Options bson.Raw `bson:"options,omitempty"`
+	// UUID is the source collection's UUID when cataloged (listCollections' info.uuid; empty where
+	// the server reports none). Workers read the collection's partitions by it, and the applier tells
+	// by it which collection an event of the copy window concerns (docs/lifecycle.md, "DDL during
+	// the copy").
+	UUID primitive.Binary `bson:"uuid,omitempty"`
 	// Indexes are the source's index specs, _id index included, as listIndexes returned them.
 	Indexes []bson.Raw `bson:"indexes"`
 	// Deferred lists the index settings left out on the destination until commit.
@@ -198,6 +204,10 @@ func (m *DB) MoveCatalogEntry(ctx context.Context, from, to string) error {
 		return fmt.Errorf("reading the catalog entry of %s: %w", from, err)
 	}
 	db, coll, _ := strings.Cut(to, ".")
+	if db != e.DB {
+		// A rename across databases copies the collection into a new one, with a new UUID.
+		e.UUID = primitive.Binary{}
+	}
 	e.ID, e.DB, e.Coll = CatalogID(m.SyncID, to), db, coll
 	if err := m.PutCatalogEntry(ctx, e); err != nil {
 		return err

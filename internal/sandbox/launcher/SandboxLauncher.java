@@ -295,6 +295,12 @@ public final class SandboxLauncher {
         // (drop, dropDatabase) needs nothing: the server finds its catalog entries by ns.
         @Override
         public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver databaseResolver, Oplog oplog) {
+            if (command.equalsIgnoreCase("find") && query.containsKey("collectionUUID")) {
+                Document mismatch = collectionUUIDMismatch(String.valueOf(query.get(command)), query.get("collectionUUID"));
+                if (mismatch != null) {
+                    return mismatch;
+                }
+            }
             if (command.equalsIgnoreCase("create")) {
                 return createLogged(channel, command, query, databaseResolver, oplog);
             }
@@ -437,6 +443,35 @@ public final class SandboxLauncher {
                 ((SerializedOplog) oplog).logCommand(databaseName, uuid, new Document("drop", collectionName),
                     new Document("numRecords", Integer.valueOf(numRecords)));
             }
+        }
+
+        // Workaround mongoJavaServerIgnoresCollectionUUID: mongo-java-server runs a find whatever
+        // its collectionUUID says. MongoDB (6.0+) runs it only when the named collection has that
+        // UUID, and otherwise answers CollectionUUIDMismatch (361) with db, collectionUUID,
+        // expectedCollection (the name asked for) and actualCollection: the name of the collection
+        // that has the UUID in this database, or null when none has (dropped, or dropped and
+        // created again under the name). fleetsync's copy reads a partition by its collection's
+        // UUID and follows a rename, or ends at a drop, on that answer. Only find, the command the
+        // copy sends, is checked here. The reply's fields and their order are MongoDB's
+        // (CollectionUUIDMismatchInfo::serialize after ok, errmsg, code, codeName).
+        private Document collectionUUIDMismatch(String collectionName, Object uuid) {
+            if (uuid != null && uuid.equals(uuids.get(collectionName))) {
+                return null;
+            }
+            String actual = null;
+            for (Map.Entry<String, UUID> e : uuids.entrySet()) {
+                if (e.getValue().equals(uuid)) {
+                    actual = e.getKey();
+                }
+            }
+            return new Document("ok", Double.valueOf(0))
+                .append("errmsg", "Collection UUID does not match that specified")
+                .append("code", Integer.valueOf(361))
+                .append("codeName", "CollectionUUIDMismatch")
+                .append("db", getDatabaseName())
+                .append("collectionUUID", uuid)
+                .append("expectedCollection", collectionName)
+                .append("actualCollection", actual);
         }
 
         // userCollectionNames lists the collections MongoDB would have: not the server's own
