@@ -196,6 +196,7 @@ func syncWithDDL(t *testing.T, tc ddlCase) {
 			PartitionTargetBytes: ddlPartitionBytes, PollInterval: 20 * time.Millisecond, Log: zap.NewNop()})
 	}()
 
+	startCapture(t, ctx, src, meta)
 	copyWithDDL(t, ctx, src, dst, meta, parts, tc.duringCopy)
 	startApplier(t, ctx, src, dst, meta)
 	if err := w.stop(); err != nil {
@@ -219,7 +220,32 @@ func syncWithDDL(t *testing.T, tc ddlCase) {
 			t.Errorf("%s differs after the commit: %+v", n.NS, n)
 		}
 	}
-	t.Logf("%d namespaces equal; the writer made %d writes", len(report.Namespaces), w.writes)
+	// The DDL and the writes of the copy reached the destination through the spool.
+	ck, _, err := applier.ReadCheckpoint(ctx, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ck.Live || ck.FromSpool == 0 {
+		t.Errorf("the applier applied %d records from the spool (live %v); want the copy's events captured and applied from it", ck.FromSpool, ck.Live)
+	}
+	t.Logf("%d namespaces equal; the writer made %d writes; %d records applied from the spool", len(report.Namespaces), w.writes, ck.FromSpool)
+}
+
+// startCapture runs the capture, as a node does once the sync has its start time.
+func startCapture(t *testing.T, ctx context.Context, src *mongo.Client, meta *metadata.DB) {
+	t.Helper()
+	s := waitSync(t, ctx, meta, func(s metadata.Sync) bool { return !s.StartAtOperationTime.IsZero() })
+	store := lease.NewStore(meta.Collection(metadata.CollCapture))
+	l, err := store.Acquire(ctx, "default", "capture", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := lease.Keep(ctx, store, l)
+	t.Cleanup(kept.Stop)
+	go func() {
+		_ = applier.Capture(ctx, applier.CaptureConfig{Source: src, Meta: meta, Filter: s.Options.Filter(namespace.DefaultMetadataDB),
+			Mode: applier.ModeOplog, StartAt: s.StartAtOperationTime, Log: zap.NewNop()}, kept)
+	}()
 }
 
 // seedDDLSource writes shop.items (with index sku_1) and shop.others.
