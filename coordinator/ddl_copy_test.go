@@ -128,15 +128,7 @@ func TestRenameOfACollectionCopiedByNameStopsTheSyncLoudly(t *testing.T) {
 	if err := meta.Start(ctx, metadata.Options{BuildIndexes: metadata.BuildIndexesAfterCopy, WriteBlocking: metadata.WriteBlockingNone}); err != nil {
 		t.Fatal(err)
 	}
-	parts := partition.NewStore(meta.Collection(metadata.CollPartitions), "default")
-	coord, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = coordinator.Run(ctx, coordinator.Config{Source: src, Destination: dst, Meta: meta, Partitions: parts, Lease: coord,
-			PartitionTargetBytes: ddlPartitionBytes, PollInterval: 20 * time.Millisecond, Log: zap.NewNop()})
-	}()
+	parts := startCoordinator(t, ctx, src, dst, meta)
 	waitSync(t, ctx, meta, func(s metadata.Sync) bool { return s.Phase == metadata.PhaseCopy })
 	for _, coll := range []string{metadata.CollCatalog, metadata.CollPartitions} {
 		if _, err := meta.Collection(coll).UpdateMany(ctx, bson.D{}, bson.D{{Key: "$unset", Value: bson.D{{Key: "uuid", Value: ""}}}}); err != nil {
@@ -186,15 +178,7 @@ func syncWithDDL(t *testing.T, tc ddlCase) {
 		setSync(t, ctx, meta, bson.D{{Key: "startAtOperationTime", Value: ts}})
 		tc.beforeCatalog(t, ctx, src)
 	}
-	parts := partition.NewStore(meta.Collection(metadata.CollPartitions), "default")
-	coord, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = coordinator.Run(ctx, coordinator.Config{Source: src, Destination: dst, Meta: meta, Partitions: parts, Lease: coord,
-			PartitionTargetBytes: ddlPartitionBytes, PollInterval: 20 * time.Millisecond, Log: zap.NewNop()})
-	}()
+	parts := startCoordinator(t, ctx, src, dst, meta)
 
 	startCapture(t, ctx, src, meta)
 	copyWithDDL(t, ctx, src, dst, meta, parts, tc.duringCopy)
@@ -229,6 +213,21 @@ func syncWithDDL(t *testing.T, tc ddlCase) {
 		t.Errorf("the applier applied %d records from the spool (live %v); want the copy's events captured and applied from it", ck.FromSpool, ck.Live)
 	}
 	t.Logf("%d namespaces equal; the writer made %d writes; %d records applied from the spool", len(report.Namespaces), w.writes, ck.FromSpool)
+}
+
+// startCoordinator runs a coordinator until ctx ends, and returns the sync's partitions.
+func startCoordinator(t *testing.T, ctx context.Context, src, dst *mongo.Client, meta *metadata.DB) *partition.Store {
+	t.Helper()
+	parts := partition.NewStore(meta.Collection(metadata.CollPartitions), "default")
+	coord, err := lease.NewStore(meta.Syncs()).Acquire(ctx, "default", "coord", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = coordinator.Run(ctx, coordinator.Config{Source: src, Destination: dst, Meta: meta, Partitions: parts, Lease: coord,
+			PartitionTargetBytes: ddlPartitionBytes, PollInterval: 20 * time.Millisecond, Log: zap.NewNop()})
+	}()
+	return parts
 }
 
 // startCapture runs the capture, as a node does once the sync has its start time.

@@ -430,17 +430,12 @@ func copying(s *metadata.Sync) bool {
 // at a batch boundary; only cancelling ctx cuts a batch short.
 func (n *node) apply(ctx context.Context, stop <-chan struct{}) {
 	n.serveLease(ctx, stop, n.meta.Collection(metadata.CollCheckpoints), "applier", func(ctx context.Context, kept *lease.Kept) error {
-		for ctx.Err() == nil && !closed(stop) {
+		for {
 			// Holding the lease before the phase needs it costs nothing and lets the phase start
 			// at once; but the applier only runs in its phase.
-			s, changed := n.state()
-			if !applying(s) {
-				select {
-				case <-ctx.Done():
-				case <-stop:
-				case <-changed:
-				}
-				continue
+			s, _, ok := n.waitUntil(ctx, stop, applying)
+			if !ok {
+				return nil
 			}
 			done := make(chan struct{})
 			c := n.clusters(s)
@@ -462,8 +457,24 @@ func (n *node) apply(ctx context.Context, stop <-chan struct{}) {
 				return err
 			}
 		}
-		return nil
 	})
+}
+
+// waitUntil returns the sync once cond holds for it, with the channel closed at its next change; ok
+// is false when ctx ends or stop is closed first.
+func (n *node) waitUntil(ctx context.Context, stop <-chan struct{}, cond func(*metadata.Sync) bool) (s *metadata.Sync, changed <-chan struct{}, ok bool) {
+	for ctx.Err() == nil && !closed(stop) {
+		s, changed = n.state()
+		if cond(s) {
+			return s, changed, true
+		}
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		case <-changed:
+		}
+	}
+	return nil, nil, false
 }
 
 // capturing reports whether the sync may need its change events captured into the spool: from the
@@ -482,15 +493,10 @@ func capturing(s *metadata.Sync) bool {
 // the source's change events to the spool (applier.Capture).
 func (n *node) capture(ctx context.Context, stop <-chan struct{}) {
 	n.serveLease(ctx, stop, n.meta.Collection(metadata.CollCapture), "capturer", func(ctx context.Context, kept *lease.Kept) error {
-		for ctx.Err() == nil && !closed(stop) {
-			s, changed := n.state()
-			if !capturing(s) {
-				select {
-				case <-ctx.Done():
-				case <-stop:
-				case <-changed:
-				}
-				continue
+		for {
+			s, changed, ok := n.waitUntil(ctx, stop, capturing)
+			if !ok {
+				return nil
 			}
 			done := make(chan struct{})
 			err := applier.Capture(ctx, applier.CaptureConfig{
@@ -514,7 +520,6 @@ func (n *node) capture(ctx context.Context, stop <-chan struct{}) {
 				}
 			}
 		}
-		return nil
 	})
 }
 
