@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -10,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
@@ -198,7 +200,22 @@ func TestCaptureAndApplierKilledMidWork(t *testing.T) {
 	}
 	t.Logf("capture taken over by %s at epoch %d: %d source entries from the start time, each spooled once", displayOwner(after.Owner), after.Epoch, len(want))
 
-	// Kill the applier while it is still applying from the spool.
+	// A burst of writes makes the spool several of the applier's batches long (2,000 events each),
+	// so that it is still applying from the spool when the test looks.
+	burst := r.src.Database("burst").Collection("events")
+	for i := range 5 * applier.DefaultBatchEvents / 1000 {
+		docs := make([]any, 1000)
+		for j := range docs {
+			docs[j] = bson.D{{Key: "_id", Value: i*1000 + j}}
+		}
+		if _, err := burst.InsertMany(context.Background(), docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitCaptured(t, after.Captured+5*int64(applier.DefaultBatchEvents))
+
+	// Kill the applier while it is still applying from the spool: frozen first (SIGSTOP), its
+	// checkpoint read again, and killed only if it still has not switched to the live source.
 	var observer *fleetNode
 	for _, n := range nodes {
 		observer = n
@@ -214,6 +231,12 @@ func TestCaptureAndApplierKilledMidWork(t *testing.T) {
 			t.Fatalf("the applier switched to the live source before the test could kill it (%d applied from the spool)", ck.FromSpool)
 		}
 		applierVictim = displayOwner(ck.Owner)
+		if err := nodes[applierVictim].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		if ck = checkpoint(t, c); ck.Live {
+			t.Fatalf("the applier switched to the live source before the test could kill it (%d applied from the spool)", ck.FromSpool)
+		}
 		return true
 	})
 	t.Logf("killing the applier %s while it applies from the spool", applierVictim)
