@@ -101,9 +101,10 @@ type ceaOptions struct {
 
 // runBenchCEA measures change-event application in three parts, on one sandbox: the catch-up rate
 // of the fleet applier on a backlog against a serial one-event-at-a-time applier and a read-only
-// floor, and the capture of that backlog into the spool (issue 13) with the fleet applier's catch-up
-// from the spool against the source's write rate and the catch-up from the source; the highest steady write rate the live applier follows with less than 2 s of lag; and the
-// process's memory while it catches up on a big backlog against a smaller one.
+// floor, with the capture of that backlog into the spool (issue 13) against the source's write rate
+// and the fleet applier's catch-up from that spool against the one from the source; the highest
+// steady write rate the live applier follows with less than 2 s of lag; and the process's memory
+// while it catches up on a big backlog against a smaller one.
 func runBenchCEA(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench cea", stderr)
 	backlog := fs.Int("backlog", 100000, "change events in the catch-up backlog (about: the load generator stops within a few hundred of it)")
