@@ -29,6 +29,7 @@ import (
 	"github.com/fleetsync/fleetsync/internal/node"
 	"github.com/fleetsync/fleetsync/internal/sandbox"
 	"github.com/fleetsync/fleetsync/internal/seed"
+	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/internal/verify"
 	"github.com/fleetsync/fleetsync/lease"
 )
@@ -40,6 +41,8 @@ const (
 	ceaSyncID = "bench"
 	// ceaApplierOwner holds the applier lease of every run.
 	ceaApplierOwner = "bench/applier"
+	// ceaCaptureOwner holds the capture lease of the capture runs.
+	ceaCaptureOwner = "bench/capture"
 	// ceaSeedDocs documents in ceaSeedCollections collections (seed 1) are what the backlog's
 	// writes land on. They are seeded into the source and, byte for byte the same, into every fresh
 	// destination, which so holds the source's state at the backlog's start without a copy.
@@ -98,8 +101,10 @@ type ceaOptions struct {
 
 // runBenchCEA measures change-event application in three parts, on one sandbox: the catch-up rate
 // of the fleet applier on a backlog against a serial one-event-at-a-time applier and a read-only
-// floor; the highest steady write rate the live applier follows with less than 2 s of lag; and the
-// process's memory while it catches up on a big backlog against a smaller one.
+// floor, with the capture of that backlog into the spool (issue 13) against the source's write rate
+// and the fleet applier's catch-up from that spool against the one from the source; the highest
+// steady write rate the live applier follows with less than 2 s of lag; and the process's memory
+// while it catches up on a big backlog against a smaller one.
 func runBenchCEA(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench cea", stderr)
 	backlog := fs.Int("backlog", 100000, "change events in the catch-up backlog (about: the load generator stops within a few hundred of it)")
@@ -289,6 +294,19 @@ type catchUpResult struct {
 	// CPU seconds spent during the run by this process (the applier, and the driver under it) and
 	// by the sandbox JVM (source and destination servers).
 	benchCPU, jvmCPU float64
+	// capture is the capture that filled the spool this run applied from; nil for a run that
+	// applied from the source.
+	capture *captureResult
+}
+
+// captureResult is one capture of the backlog into the spool.
+type captureResult struct {
+	seconds float64
+	source  string // the event source the capture read (spool.KindOplog on the sandbox)
+	// captured and bytes are the capture document's captured and capturedBytes: the spool
+	// entries appended and the size of the source records they hold.
+	captured, bytes  int64
+	benchCPU, jvmCPU float64
 }
 
 // catchUpApplier is one way of applying the backlog.
@@ -305,6 +323,8 @@ func (b *ceaBench) catchUpPart(ctx context.Context) error {
 		{"fleet applier, " + lanesString(b.o.lanes), true, b.fleetCatchUp},
 		{"serial baseline (one write per event)", true, func(ctx context.Context) (catchUpResult, error) { return b.serialCatchUp(ctx, true) }},
 		{"read-only floor (read and parse, no writes)", false, func(ctx context.Context) (catchUpResult, error) { return b.serialCatchUp(ctx, false) }},
+		// Last, so that the indexes above stay those of the ratios below.
+		{"fleet applier, " + lanesString(b.o.lanes) + ", from the spool", true, b.spoolCatchUp},
 	}
 	fmt.Fprintf(b.stdout, "catch-up: %d seeded documents in %d collections (seed 1) on the source and on a fresh destination per run; "+
 		"a backlog of %d writes by the load generator as fast as the source takes them (%s; a write that changed nothing, such as an $unset of a missing field, logged no event); "+
@@ -325,6 +345,10 @@ func (b *ceaBench) catchUpPart(ctx context.Context) error {
 			r, err := a.run(ctx)
 			if err != nil {
 				return fmt.Errorf("%s, %s: %w", label, a.name, err)
+			}
+			if c := r.capture; c != nil {
+				fmt.Fprintf(b.stderr, "%s: capture (%s): %d spool entries, %d bytes, in %.2f s (%.0f/s); CPU s: this process %.1f, sandbox JVM %.1f\n",
+					label, c.source, c.captured, c.bytes, c.seconds, float64(c.captured)/c.seconds, c.benchCPU, c.jvmCPU)
 			}
 			fmt.Fprintf(b.stderr, "%s: %s: %d events in %.2f s (%.0f/s), %d refreshed; CPU s: this process %.1f, sandbox JVM %.1f\n",
 				label, a.name, r.events, r.seconds, float64(r.events)/r.seconds, r.refreshed, r.benchCPU, r.jvmCPU)
@@ -358,7 +382,38 @@ func (b *ceaBench) catchUpPart(ctx context.Context) error {
 	}
 	fmt.Fprintf(b.stdout, "\nfleet applier / serial baseline, events/s (median over median): %.2f× (target: 3× or more)\n", medians[1]/medians[0])
 	fmt.Fprintf(b.stdout, "fleet applier's time / read-only floor's: %.2f\n\n", medians[0]/medians[2])
+	b.reportCapture(results[len(results)-1], results[0][0].events, medians[0], medians[len(medians)-1])
 	return nil
+}
+
+// reportCapture reports the capture runs against the source's write rate, and the catch-up from the
+// spool against the one from the source (the fleet applier's medians, in seconds, of the same rounds).
+func (b *ceaBench) reportCapture(spooled []catchUpResult, events int64, fromSource, fromSpool float64) {
+	captures := make([]captureResult, len(spooled))
+	for i, r := range spooled {
+		captures[i] = *r.capture
+	}
+	c := captures[0]
+	fmt.Fprintf(b.stdout, "capture (issue 13): in each round of the \"from the spool\" applier, applier.Capture, holding the capture lease (node TTL) "+
+		"on its fresh destination, reads the source's %s from the sync's start time and appends its records to the spool in the metadata database, "+
+		"timed from its start until its checkpoint (polled every %s) reaches the backlog's last oplog ts; the capture is then stopped and the applier, "+
+		"its checkpoint not live, applies the spool and switches to the live source, timed until its checkpoint reaches that ts. "+
+		"The \"fleet applier\" row applies from the source itself (its checkpoint marked live before it starts)\n\n", c.source, ceaCheckpointPoll)
+	fmt.Fprintf(b.stdout, "| capture | spool entries | bytes | bytes per event | seconds, median of %d (min–max) | events/s | CPU s: this process | CPU s: sandbox JVM |\n", len(captures))
+	fmt.Fprintln(b.stdout, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	med, lo, hi := medianRange(pick(captures, func(r captureResult) float64 { return r.seconds }))
+	benchCPU, _, _ := medianRange(pick(captures, func(r captureResult) float64 { return r.benchCPU }))
+	jvmCPU, _, _ := medianRange(pick(captures, func(r captureResult) float64 { return r.jvmCPU }))
+	perEvent := float64(c.bytes) / float64(c.captured)
+	fmt.Fprintf(b.stdout, "| applier.Capture (%s) | %d | %d | %.0f | %.2f (%.2f–%.2f) | %.0f | %.1f | %.1f |\n", c.source, c.captured, c.bytes, perEvent,
+		med, lo, hi, float64(c.captured)/med, benchCPU, jvmCPU)
+	writeSeconds := b.written.Elapsed.Seconds()
+	sourceEvents := float64(events) / writeSeconds
+	fmt.Fprintf(b.stdout, "\nsource's write rate (the backlog's %d writers, as fast as the source takes them): %.0f writes/s, %.0f change events/s (%d writes, %d events in %.2f s)\n",
+		ceaBacklogWriters, b.written.Rate(), sourceEvents, b.written.Ops(), events, writeSeconds)
+	fmt.Fprintf(b.stdout, "capture / source's write rate, events/s (median): %.2f×\n", float64(c.captured)/med/sourceEvents)
+	fmt.Fprintf(b.stdout, "fleet applier from the spool / from the source, events/s (median over median): %.2f×\n", fromSource/fromSpool)
+	fmt.Fprintf(b.stdout, "spool bytes per event (capturedBytes / captured): %.0f\n\n", perEvent)
 }
 
 func lanesString(n int) string {
@@ -449,7 +504,7 @@ func (b *ceaBench) fleetCatchUp(ctx context.Context) (catchUpResult, error) {
 		return catchUpResult{}, err
 	}
 	start := time.Now()
-	a, err := startApplier(ctx, b.src, d, b.o.lanes)
+	a, err := startApplier(ctx, b.src, d, b.o.lanes, true)
 	if err != nil {
 		return catchUpResult{}, err
 	}
@@ -464,6 +519,147 @@ func (b *ceaBench) fleetCatchUp(ctx context.Context) (catchUpResult, error) {
 		return catchUpResult{}, err
 	}
 	return r, checkEqual(ctx, b.src, d.client)
+}
+
+// spoolCatchUp is the path of a sync whose copy outlived the backlog (issue 13): applier.Capture
+// appends the backlog to the spool of a fresh destination, timed until it has spooled it all, and is
+// stopped; then applier.Run, its checkpoint not live, applies the spool and switches to the source,
+// timed like fleetCatchUp. The capture is stopped before the applier starts so that each is timed
+// alone: in a sync the spool is applied after the copy, when the capture has long caught up.
+func (b *ceaBench) spoolCatchUp(ctx context.Context) (catchUpResult, error) {
+	d, err := b.freshDestination(ctx, &b.seedOpts, b.from)
+	if err != nil {
+		return catchUpResult{}, err
+	}
+	defer d.close()
+	capture, err := b.captureBacklog(ctx, d)
+	if err != nil {
+		return catchUpResult{}, err
+	}
+	// The capture's garbage (every spool entry went through the JVM) is no part of the applier's time.
+	if err := collectSandboxGarbage(ctx, b.l.Pid()); err != nil {
+		return catchUpResult{}, err
+	}
+	cpu, err := b.startCPU()
+	if err != nil {
+		return catchUpResult{}, err
+	}
+	start := time.Now()
+	a, err := startApplier(ctx, b.src, d, b.o.lanes, false)
+	if err != nil {
+		return catchUpResult{}, err
+	}
+	ck, err := a.waitApplied(ctx, d.meta, b.through)
+	elapsed := time.Since(start)
+	r := catchUpResult{seconds: elapsed.Seconds(), events: ck.EventsApplied, refreshed: ck.Refreshed, capture: &capture}
+	r.benchCPU, r.jvmCPU = cpu()
+	if serr := a.stop(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return catchUpResult{}, err
+	}
+	// Every spooled record must have been applied from the spool, once: else this run timed the
+	// source, or a part of the spool.
+	if ck.FromSpool != capture.captured {
+		return catchUpResult{}, fmt.Errorf("the applier applied %d spool entries, the capture appended %d", ck.FromSpool, capture.captured)
+	}
+	return r, checkEqual(ctx, b.src, d.client)
+}
+
+// captureBacklog runs applier.Capture on d until its checkpoint reaches the end of the backlog, then
+// stops it.
+func (b *ceaBench) captureBacklog(ctx context.Context, d *ceaDestination) (captureResult, error) {
+	cpu, err := b.startCPU()
+	if err != nil {
+		return captureResult{}, err
+	}
+	start := time.Now()
+	c, err := startCapture(ctx, b.src, d, b.from)
+	if err != nil {
+		return captureResult{}, err
+	}
+	doc, err := c.waitCaptured(ctx, d.meta, b.through)
+	r := captureResult{seconds: time.Since(start).Seconds(), source: doc.Source, captured: doc.Captured, bytes: doc.CapturedBytes}
+	r.benchCPU, r.jvmCPU = cpu()
+	if serr := c.stop(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return captureResult{}, fmt.Errorf("capturing the backlog: %w", err)
+	}
+	if r.captured == 0 {
+		return captureResult{}, errors.New("the capture reached the end of the backlog with nothing in the spool")
+	}
+	return r, nil
+}
+
+// liveCapture is applier.Capture holding the capture lease in this process.
+type liveCapture struct {
+	cancel context.CancelFunc
+	kept   *lease.Kept
+	done   chan struct{}
+	err    error // Capture's, once done is closed
+}
+
+// startCapture acquires d's capture lease and runs the capture under it from startAt, as a node
+// does, with the node's lease TTL.
+func startCapture(ctx context.Context, src *mongo.Client, d *ceaDestination, startAt primitive.Timestamp) (*liveCapture, error) {
+	store := lease.NewStore(d.meta.Collection(metadata.CollCapture))
+	l, err := store.Acquire(ctx, ceaSyncID, ceaCaptureOwner, node.DefaultLeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	c := &liveCapture{cancel: cancel, kept: lease.Keep(cctx, store, l), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.err = applier.Capture(c.kept.Context(), applier.CaptureConfig{
+			Source: src, Meta: d.meta, Mode: applier.ModeAuto, StartAt: startAt,
+		}, c.kept)
+	}()
+	return c, nil
+}
+
+// stop ends the capture; like liveApplier.stop, it returns only an error the capture stopped with
+// on its own.
+func (c *liveCapture) stop() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	c.cancel()
+	c.kept.Stop()
+	<-c.done
+	return nil
+}
+
+// waitCaptured waits until the capture's checkpoint has reached through, every record up to it
+// being in the spool then, and returns the capture document.
+func (c *liveCapture) waitCaptured(ctx context.Context, meta *metadata.DB, through primitive.Timestamp) (spool.Capture, error) {
+	deadline := time.After(ceaCatchUpDeadline)
+	tick := time.NewTicker(ceaCheckpointPoll)
+	defer tick.Stop()
+	for {
+		doc, _, err := spool.ReadCapture(ctx, meta)
+		if err != nil {
+			return doc, err
+		}
+		if doc.Position != nil && !doc.Position.TS.Before(through) {
+			return doc, nil
+		}
+		select {
+		case <-tick.C:
+		case <-c.done:
+			// Capture returns nil when it finds the applier live, which no applier here is yet.
+			return doc, fmt.Errorf("the capture stopped before it reached the backlog's end (capture error %v, recorded %q)", c.err, doc.Error)
+		case <-deadline:
+			return doc, fmt.Errorf("the capture did not reach the backlog's end within %s (capture %+v)", ceaCatchUpDeadline, doc)
+		case <-ctx.Done():
+			return doc, ctx.Err()
+		}
+	}
 }
 
 // serialCatchUp is the baseline: the simplest correct applier, one event at a time. It reads the
@@ -621,12 +817,22 @@ type liveApplier struct {
 }
 
 // startApplier acquires d's applier lease and runs the applier under it, as a node does, with the
-// node's lease TTL.
-func startApplier(ctx context.Context, src *mongo.Client, d *ceaDestination, lanes int) (*liveApplier, error) {
+// node's lease TTL. With live, the applier reads the source itself from its start: its checkpoint is
+// marked live first, as after a switch from the spool. Without it the applier reads the spool first
+// (what a capture left there) and switches to the source once the spool has no more.
+func startApplier(ctx context.Context, src *mongo.Client, d *ceaDestination, lanes int, live bool) (*liveApplier, error) {
 	store := lease.NewStore(d.meta.Collection(metadata.CollCheckpoints))
 	l, err := store.Acquire(ctx, ceaSyncID, ceaApplierOwner, node.DefaultLeaseTTL)
 	if err != nil {
 		return nil, err
+	}
+	if live {
+		// An applier that is not live would look for a spool, find none, and switch: a few more
+		// round trips that are no part of applying from the source.
+		if _, err := d.meta.Collection(metadata.CollCheckpoints).UpdateOne(ctx, bson.D{{Key: "_id", Value: ceaSyncID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "live", Value: true}}}}); err != nil {
+			return nil, fmt.Errorf("marking the applier checkpoint live: %w", err)
+		}
 	}
 	actx, cancel := context.WithCancel(ctx)
 	a := &liveApplier{cancel: cancel, kept: lease.Keep(actx, store, l), done: make(chan struct{})}
@@ -810,7 +1016,7 @@ func (b *ceaBench) lagStepLive(ctx context.Context, rate int, seedValue int64) (
 	if err := collectSandboxGarbage(ctx, b.l.Pid()); err != nil {
 		return nil, 0, err
 	}
-	a, err := startApplier(ctx, src, d, b.o.lanes)
+	a, err := startApplier(ctx, src, d, b.o.lanes, true)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -1047,7 +1253,7 @@ func (b *ceaBench) memoryRun(ctx context.Context, events int) (memoryResult, err
 		}
 	}()
 	start = time.Now()
-	a, err := startApplier(ctx, src, d, b.o.lanes)
+	a, err := startApplier(ctx, src, d, b.o.lanes, true)
 	var ck applier.Checkpoint
 	if err == nil {
 		ck, err = a.waitApplied(ctx, d.meta, through)
