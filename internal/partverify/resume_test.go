@@ -135,3 +135,56 @@ func lastFilter(c *sandboxtest.Commands, db, coll string) string {
 	}
 	return finds[len(finds)-1].Body.Lookup("filter").String()
 }
+
+// Of several claimable partitions, a verifier takes the one a dead verifier left half done first,
+// so that half-done work does not wait behind untouched partitions.
+func TestHalfDonePartitionIsClaimedFirst(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	const n = 300
+	r.seed(t, "shop.items", docsFor(mixedIDs(n)), typedRanges(n)...)
+	r.copyAll(t)
+	half, err := r.store.Claim(ctx, "dead/v0", time.Second)
+	if err != nil || half == nil {
+		t.Fatalf("claim: %v, %v", half, err)
+	}
+	if err := r.store.Checkpoint(ctx, half, partverify.Progress{LastID: raw(int64(1)), Counts: partverify.Counts{Compared: 2, Equal: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the dead verifier's lease expires
+	// Several claims, since among untouched partitions the order is random.
+	for range 5 {
+		c, err := r.store.Claim(ctx, "next/v0", ttl)
+		if err != nil || c == nil || c.Doc.ID != half.Doc.ID {
+			t.Fatalf("claimed %+v, %v; want the half-done %s", c, err, half.Doc.ID)
+		}
+		if err := r.store.Release(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A later generation verifies every partition again from its start, its counts started again; the
+// earlier generation's results stay until the claim.
+func TestNextGenerationStartsEachPartitionAgain(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	r.seed(t, "shop.items", docsFor(mixedIDs(100)), partition.Range{Whole: true})
+	r.copyAll(t)
+	mustDelete(t, r.destination("shop.items"), bson.D{{Key: "_id", Value: "s-0001"}})
+	verifyAll(t, r.verifier("n1/v0", 50, ttl))
+	mustInsert(t, r.destination("shop.items"), bson.D{{Key: "_id", Value: "s-0001"}, {Key: "n", Value: "repaired"}})
+
+	r.store = partverify.NewStore(r.meta, 1)
+	if sum, err := r.store.Summary(ctx); err != nil || sum.Verified != 0 || sum.Compared != 0 {
+		t.Fatalf("generation 1 before any claim: %+v, %v; want nothing verified", sum, err)
+	}
+	verifyAll(t, r.verifier("n1/v0", 50, ttl))
+	d := r.docs(t)["default/shop.items/000000"]
+	if d.Generation != 1 || d.VerifiedGeneration != 1 || d.Compared != 300 || d.Equal != 299 || d.Different != 1 || d.Missing != 0 ||
+		len(d.Differences) != 1 || d.Claims[len(d.Claims)-1].ResumedAfter.Type != 0 {
+		t.Fatalf("generation 1: %+v; want all 300 compared again from the start, only the repaired document different", d)
+	}
+}
