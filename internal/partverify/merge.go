@@ -128,7 +128,9 @@ func kindOf(equal bool) string {
 }
 
 // note makes doc's _id the last one compared, and records it as a difference of kind (none when
-// kind is "") while the document has room.
+// kind is "") while the document has room. A difference is what this read saw: while change events
+// are still being applied it may be a write the applier has not reached yet, and rechecks (issue 14,
+// requirement 2) are to decide whether it is real.
 func (m *merger) note(doc bson.Raw, kind string) {
 	id := doc.Lookup("_id")
 	m.last = append(m.last[:0], id.Value...)
