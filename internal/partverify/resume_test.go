@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
 
 	"github.com/fleetsync/fleetsync/internal/partverify"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
@@ -186,5 +189,53 @@ func TestNextGenerationStartsEachPartitionAgain(t *testing.T) {
 	if d.Generation != 1 || d.VerifiedGeneration != 1 || d.Compared != 300 || d.Equal != 299 || d.Different != 1 || d.Missing != 0 ||
 		len(d.Differences) != 1 || d.Claims[len(d.Claims)-1].ResumedAfter.Type != 0 {
 		t.Fatalf("generation 1: %+v; want all 300 compared again from the start, only the repaired document different", d)
+	}
+}
+
+// A verifier frozen mid-partition (its lease renewals held, as in a stopped process) is taken over
+// once its lease expires; its successor verifies the partition to the end from the checkpoint, and
+// when the frozen verifier wakes up its next checkpoint is refused: it returns Lost and adds nothing
+// to the counts, so each document is still counted once.
+func TestFrozenVerifierIsDeposedAndCountsNothingMore(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := context.Background()
+	const n = 300
+	r.seed(t, "shop.items", docsFor(mixedIDs(n)), partition.Range{Whole: true})
+	r.copyAll(t)
+
+	const shortTTL = 1500 * time.Millisecond
+	frozen := make(chan struct{}) // closed when the frozen verifier's renewals may go on
+	var wake sync.Once
+	defer time.AfterFunc(20*time.Second, func() { wake.Do(func() { close(frozen) }) }).Stop() // never hang
+	var freezing atomic.Bool
+	r.sent.OnStart(func(e *event.CommandStartedEvent) {
+		// The frozen verifier's keeper renewing its lease (a renewal's filter has the epoch; a claim's does not).
+		q, ok := e.Command.Lookup("query").DocumentOK()
+		if owner, _ := q.Lookup("owner").StringValueOK(); ok && freezing.Load() && e.CommandName == "findAndModify" &&
+			owner == "frozen/v0" && q.Lookup("epoch").Type != 0 {
+			<-frozen
+		}
+	})
+	v := r.verifier("frozen/v0", 100, shortTTL)
+	first := true
+	partverify.SetAfterCheckpoint(v, func(partverify.Progress) {
+		if !first {
+			return
+		}
+		first = false
+		freezing.Store(true)
+		time.Sleep(shortTTL + 500*time.Millisecond) // frozen past its lease, as the server judges it
+		if res, err := r.verifier("successor/v0", 100, ttl).VerifyOne(ctx, nil); res != partverify.Verified || err != nil {
+			t.Errorf("the successor: %v, %v", res, err)
+		}
+		time.AfterFunc(300*time.Millisecond, func() { wake.Do(func() { close(frozen) }) })
+	})
+	if res, err := v.VerifyOne(ctx, nil); res != partverify.Lost || !errors.Is(err, lease.ErrLost) {
+		t.Fatalf("the frozen verifier: %v, %v; want Lost", res, err)
+	}
+	d := r.docs(t)["default/shop.items/000000"]
+	if d.Compared != 3*n || d.Equal != 3*n || d.VerifiedGeneration != 0 || len(d.Claims) != 2 || d.Claims[1].ComparedBefore != 100 {
+		t.Fatalf("after the takeover: %+v, claims %+v; want %d compared once each, the successor resuming after 100", d.Counts, d.Claims, 3*n)
 	}
 }
