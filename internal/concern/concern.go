@@ -37,6 +37,14 @@ func DestinationCollection(destination *mongo.Client, db, coll string) *mongo.Co
 	return destination.Database(db).Collection(coll, options.Collection().SetWriteConcern(writeconcern.Majority()))
 }
 
+// VerifiedCollection is a destination collection whose reads are majority reads, for the fleet
+// verifier (package partverify): the copy and the applier write with majority write concern, so a
+// majority read sees every write they counted, and never a write a failover then rolls back, which
+// would be a difference no one made.
+func VerifiedCollection(destination *mongo.Client, db, coll string) *mongo.Collection {
+	return destination.Database(db).Collection(coll, options.Collection().SetReadConcern(readconcern.Majority()))
+}
+
 // ReadAfter returns ctx with a causally consistent session of source advanced to at, so that every
 // read made under the returned context (and its cursors' getMores) carries
 // readConcern.afterClusterTime = at: the server answers only from a snapshot that includes at.

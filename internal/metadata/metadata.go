@@ -39,6 +39,9 @@ const (
 	// CollSpool holds the captured change events, keyed by source position, until the applier has
 	// applied them.
 	CollSpool = "spool"
+	// CollVerification holds one document per copied partition (_id the partition's _id): the fleet
+	// verifier's lease on it, its checkpoint and what it found (package partverify).
+	CollVerification = "verification"
 )
 
 // States of a sync, mongosync's names. INITIALIZING is never stored: it is what a node reports while
