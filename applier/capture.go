@@ -125,7 +125,7 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 		entries, bytes := spoolEntries(sp, kind, recs, cfg.Filter)
 		// Duplicates (appended by a predecessor that died before its checkpoint) are refused;
 		// the count below is of the records this checkpoint covers, so each is counted once.
-		_, err = sp.Append(ctx, entries)
+		err = sp.Append(ctx, entries)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -86,7 +86,7 @@ func TestSpoolReaderReadsOnlyThroughTheCaptureCheckpoint(t *testing.T) {
 	for _, ts := range []uint32{10, 11, 13} {
 		entries = append(entries, r.sp.NewEntry(SourceOplog, Position{TS: primitive.Timestamp{T: ts, I: 1}}, oplogInsert(ts, int(ts))))
 	}
-	if _, err := r.sp.Append(ctx, entries); err != nil {
+	if err := r.sp.Append(ctx, entries); err != nil {
 		t.Fatal(err)
 	}
 	r.captured(t, Position{TS: primitive.Timestamp{T: 11, I: 1}})
@@ -132,7 +132,7 @@ func TestChangeEventsGoThroughTheSpoolUnchanged(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("the capture keeps %d of one insert into a user namespace", len(entries))
 	}
-	if _, err := r.sp.Append(ctx, entries); err != nil {
+	if err := r.sp.Append(ctx, entries); err != nil {
 		t.Fatal(err)
 	}
 	r.captured(t, at)

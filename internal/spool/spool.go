@@ -89,30 +89,30 @@ func (s *Spool) NewEntry(kind string, p Position, raw bson.Raw) Entry {
 // duplicateKey is the server's code for a duplicate key.
 const duplicateKey = 11000
 
-// Append writes entries in one unordered insert and returns how many were new: an entry already
-// there (the same source position) is skipped.
-func (s *Spool) Append(ctx context.Context, entries []Entry) (int, error) {
+// Append writes entries in one unordered insert. An entry already there (the same source position,
+// appended by a capturer that died before its checkpoint) is refused as a duplicate and skipped.
+func (s *Spool) Append(ctx context.Context, entries []Entry) error {
 	if len(entries) == 0 {
-		return 0, nil
+		return nil
 	}
 	docs := make([]any, len(entries))
 	for i := range entries {
 		docs[i] = entries[i]
 	}
-	res, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
-		return len(res.InsertedIDs), nil
+		return nil
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-		return 0, fmt.Errorf("appending %d change events to the spool: %w", len(entries), err)
+		return fmt.Errorf("appending %d change events to the spool: %w", len(entries), err)
 	}
 	for _, we := range bwe.WriteErrors {
 		if we.Code != duplicateKey {
-			return 0, fmt.Errorf("appending %d change events to the spool: %w", len(entries), err)
+			return fmt.Errorf("appending %d change events to the spool: %w", len(entries), err)
 		}
 	}
-	return len(entries) - len(bwe.WriteErrors), nil
+	return nil
 }
 
 // Read returns up to max entries after p (at or after p when inclusive), in source order.

@@ -33,7 +33,7 @@ func BenchmarkSandboxSpoolRead(b *testing.B) {
 		for j := i; j < i+1000 && j <= entries; j++ {
 			batch = append(batch, sp.NewEntry(spool.KindOplog, at(j), raw))
 		}
-		if _, err := sp.Append(ctx, batch); err != nil {
+		if err := sp.Append(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
