@@ -79,6 +79,10 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 	if ck.Live || c.Done {
 		return finishCapture(ctx, cfg.Meta, fence, log)
 	}
+	if c.Terminal != "" {
+		log.Warn("the capture stopped for good earlier; not reading events", zap.String("error", c.Terminal))
+		return holdCapture(ctx, cfg.Stop)
+	}
 	topo, err := probeTopology(ctx, cfg.Source)
 	if err != nil {
 		return err
@@ -118,6 +122,13 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if terminal(err) {
+				// The events the capture still needs are gone from the source (its oplog rolled
+				// over the capture's position): no retry brings them back, and the sync must start
+				// again. Said at once, not after the copy, when the applier would find the same.
+				log.Error("capturing change events stopped for good; the sync must be started again", zap.Error(err))
+				return haltCapture(ctx, fence, cfg.Stop, err)
 			}
 			log.Error("capturing change events failed; retrying", zap.Error(err))
 			return noteCapture(ctx, fence, err)
@@ -215,6 +226,30 @@ func noteCapture(ctx context.Context, fence *checkpointer, failure error) error 
 	_, _ = fence.coll.UpdateOne(ctx, fence.fence(), bson.D{{Key: "$set", Value: bson.D{{Key: "error", Value: failure.Error()}}}})
 	sleepCtx(ctx, errorBackoff)
 	return failure
+}
+
+// haltCapture records a failure no retry can fix as the capture's terminal error, for /progress,
+// and holds the capture (see holdCapture). Not recorded (the destination is away), it is returned:
+// the next capturer meets it again and records it.
+func haltCapture(ctx context.Context, fence *checkpointer, stop <-chan struct{}, failure error) error {
+	res, err := fence.coll.UpdateOne(ctx, fence.fence(), bson.D{{Key: "$set", Value: bson.D{
+		{Key: "error", Value: failure.Error()}, {Key: "terminal", Value: failure.Error()}}}})
+	if err != nil || res.MatchedCount == 0 {
+		sleepCtx(ctx, errorBackoff)
+		return failure
+	}
+	return holdCapture(ctx, stop)
+}
+
+// holdCapture keeps a capture that stopped for good until it is told to stop or its lease ends,
+// and returns nil: the node keeps the lease, so no other node picks the capture up to fail again
+// every second.
+func holdCapture(ctx context.Context, stop <-chan struct{}) error {
+	select {
+	case <-stop:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // finishCapture marks the capture done and clears the spool: the applier reads the live source.

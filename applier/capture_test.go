@@ -3,14 +3,18 @@ package applier
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fleetsync/fleetsync/internal/metadata"
 	"github.com/fleetsync/fleetsync/internal/namespace"
+	"github.com/fleetsync/fleetsync/internal/sandboxtest"
 	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/lease"
 )
@@ -152,4 +156,48 @@ func (r *rig) caughtUpCheckpoint(t *testing.T) Checkpoint {
 		t.Fatal(err)
 	}
 	return ck
+}
+
+// A capture whose start is gone from the source's oplog (rolled over before it could read it)
+// stops for good at once, says so in its document for /progress, spools nothing, and holds its
+// lease rather than failing again every second.
+func TestCaptureStopsForGoodWhenItsStartIsGoneFromTheOplog(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	for i := range 20 {
+		if _, err := r.src.Database("in").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := r.src.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{},
+		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, li := last.Lookup("ts").Timestamp()
+	// The sync started at the first insert; the oplog then rolled over to the last one.
+	first, err := r.src.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{{Key: "ns", Value: "in.c"}, {Key: "op", Value: "i"}},
+		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: 1}})).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, fi := first.Lookup("ts").Timestamp()
+	if _, err := r.meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "startAtOperationTime", Value: primitive.Timestamp{T: ft, I: fi}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.TruncateOplog(t, r.src, primitive.Timestamp{T: lt, I: li})
+
+	run := r.startCapture(t, "doomed", namespace.Filter{})
+	waitUntil(t, "the capture to record its terminal failure", func() bool { return r.captureDoc(t).Terminal != "" })
+	c := r.captureDoc(t)
+	if !strings.Contains(c.Terminal, "no longer holds") || c.Captured != 0 {
+		t.Fatalf("capture: terminal %q, %d captured; want the rolled-over oplog named and nothing spooled", c.Terminal, c.Captured)
+	}
+	select {
+	case err := <-run.done:
+		run.done <- err
+		t.Fatalf("the capture returned (%v) instead of holding its lease", err)
+	case <-time.After(time.Second):
+	}
 }

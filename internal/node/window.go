@@ -98,6 +98,9 @@ func (n *node) windowProgress(ctx context.Context, p *web.Progress, s *metadata.
 		if w := spool.LagWarning(c, capturer); active && w != "" {
 			p.Warnings = append(p.Warnings, w)
 		}
+		if w := captureFailure(c); active && w != "" {
+			p.Warnings = append(p.Warnings, w)
+		}
 	}
 	if s.State == metadata.StateRunning {
 		p.EstimatedOplogTimeRemaining = oplogNotChecked
@@ -201,4 +204,16 @@ func (n *node) readSpace(ctx context.Context) (spool.Space, bool) {
 		return spool.Space{}, false
 	}
 	return s, ok
+}
+
+// captureFailure is the warning of a failing capture: one that stopped for good (the sync must
+// start again, which nothing else would say before the copy ends), or one that keeps failing.
+func captureFailure(c spool.Capture) string {
+	switch {
+	case c.Terminal != "":
+		return "the capture of change events stopped for good: " + c.Terminal + "; the sync cannot finish: start a new sync (with a larger oplog)"
+	case c.Error != "" && !c.Done:
+		return "the capture of change events is failing (retrying): " + c.Error
+	}
+	return ""
 }

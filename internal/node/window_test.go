@@ -247,3 +247,23 @@ func TestStillToWrite(t *testing.T) {
 		}
 	}
 }
+
+// A capture that stopped for good is said in /progress's warnings at once (the applier would only
+// find out after the copy); one that keeps failing is said as retrying; a done capture's last
+// error is history.
+func TestCaptureFailureWarning(t *testing.T) {
+	for _, c := range []struct {
+		capture spool.Capture
+		want    string
+	}{
+		{spool.Capture{Terminal: "the source's oplog no longer holds X", Error: "the source's oplog no longer holds X"},
+			"the capture of change events stopped for good: the source's oplog no longer holds X; the sync cannot finish: start a new sync (with a larger oplog)"},
+		{spool.Capture{Error: "connection refused"}, "the capture of change events is failing (retrying): connection refused"},
+		{spool.Capture{Error: "connection refused", Done: true}, ""},
+		{spool.Capture{}, ""},
+	} {
+		if got := captureFailure(c.capture); got != c.want {
+			t.Errorf("capture %+v: warning %q, want %q", c.capture, got, c.want)
+		}
+	}
+}

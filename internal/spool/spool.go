@@ -182,6 +182,9 @@ type Capture struct {
 	// Done says the applier reads the live source: the capture is over, for this direction.
 	Done  bool   `bson:"done,omitempty"`
 	Error string `bson:"error,omitempty"` // the capture's last failure, cleared by its next checkpoint
+	// Terminal is the failure that stopped the capture for good (its position gone from the
+	// source's oplog): the sync must be started again.
+	Terminal string `bson:"terminal,omitempty"`
 }
 
 // LagSeconds is how far behind the source the capture was at its last checkpoint: 0 when it had
