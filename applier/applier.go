@@ -136,9 +136,12 @@ type applier struct {
 type batch struct {
 	events []changeevent.Event
 	ends   []int // from the spool: see events.ends
-	pos    Position
-	err    error
-	readAt time.Time
+	// switchAt is the switch from the spool to the live source (see events.switchAt): recorded by
+	// the writer, once every batch before it is applied and checkpointed.
+	switchAt *Position
+	pos      Position
+	err      error
+	readAt   time.Time
 }
 
 func (a *applier) run(ctx context.Context) error {
@@ -193,10 +196,8 @@ func (a *applier) run(ctx context.Context) error {
 			log.Warn("cannot clear the spool", zap.Error(err))
 		}
 	} else {
-		r = &spoolReader{meta: a.cfg.Meta, spool: spool.Open(a.cfg.Meta, ck.Direction), direction: ck.Direction,
-			pos: from, inclusive: inclusive, live: func(ctx context.Context, pos Position, inclusive bool) (reader, error) {
-				return a.goLive(ctx, topo, pos, inclusive)
-			}}
+		r = &spoolReader{meta: a.cfg.Meta, spool: spool.Open(a.cfg.Meta, ck.Direction), direction: ck.Direction, liveKind: a.source,
+			pos: from, inclusive: inclusive, open: func(pos Position, inclusive bool) reader { return a.liveReader(topo, pos, inclusive) }}
 	}
 	defer r.close(context.Background())
 	log.Info("applying change events", zap.String("source", a.source), zap.Bool("live", ck.Live), zap.Int64("epoch", a.kept.Lease().Epoch),
@@ -225,7 +226,7 @@ func (a *applier) run(ctx context.Context) error {
 		for readCtx.Err() == nil {
 			evs, pos, err := r.next(readCtx, a.cfg.BatchEvents)
 			select {
-			case batches <- batch{events: evs.list, ends: evs.ends, pos: pos, err: err, readAt: time.Now()}:
+			case batches <- batch{events: evs.list, ends: evs.ends, switchAt: evs.switchAt, pos: pos, err: err, readAt: time.Now()}:
 			case <-readCtx.Done():
 				return
 			}
@@ -262,6 +263,23 @@ func (a *applier) run(ctx context.Context) error {
 				return nil
 			}
 			return a.fail(ctx, b.err)
+		}
+		if b.switchAt != nil {
+			if err := a.goLive(ctx, *b.switchAt, lastSaved, sinceCounted); err != nil {
+				if errors.Is(err, ErrDeposed) {
+					log.Warn("the applier lease was taken over; this node stops applying")
+					return err
+				}
+				if ctx.Err() != nil {
+					return nil
+				}
+				return a.fail(ctx, err)
+			}
+			if b.switchAt.TS.After(lastSaved.TS) {
+				lastSaved = *b.switchAt
+			}
+			sinceCounted = batchCounts{}
+			continue
 		}
 		if !b.pos.TS.After(lastSaved.TS) && len(b.events) == 0 {
 			continue // nothing new
@@ -355,19 +373,25 @@ func (a *applier) liveReader(topo topology, from Position, inclusive bool) reade
 	return newOplogReader(a.cfg.Source, from, inclusive)
 }
 
-// goLive switches from the spool, which the applier has read through pos, to the live source. The
-// switch is recorded first (fenced like a checkpoint): the capture stops once it sees it, and an
-// applier that starts after it reads the live source from its checkpoint, which can only be at or
-// before pos, so nothing is skipped either way.
-func (a *applier) goLive(ctx context.Context, topo topology, pos Position, inclusive bool) (reader, error) {
+// goLive records the switch from the spool to the live source at pos, once every batch read from
+// the spool is applied and checkpointed (the reader hands the switch over behind them): first the
+// checkpoint at pos, then the switch itself, both fenced. An applier that starts after the switch
+// reads the live source from the checkpoint, which is then pos; one that starts before it reads the
+// spool from the checkpoint. The spool is then deleted: nothing will read it again.
+func (a *applier) goLive(ctx context.Context, pos, lastSaved Position, pending batchCounts) error {
+	if pos.TS.After(lastSaved.TS) {
+		if err := a.ckpt.save(ctx, a.source, pos, pending, 0); err != nil {
+			return err
+		}
+	}
 	if err := a.ckpt.goLive(ctx, pos); err != nil {
-		return nil, err
+		return err
 	}
 	a.cfg.Log.Info("applied the spool: reading the live source from here on", zap.String("after", fmtTS(pos.TS)), zap.String("source", a.source))
 	if err := spool.Clear(ctx, a.cfg.Meta); err != nil {
 		a.cfg.Log.Warn("cannot clear the spool; the next applier clears it", zap.Error(err))
 	}
-	return a.liveReader(topo, pos, inclusive), nil
+	return nil
 }
 
 // applyBatch applies one batch: CRUD events in lanes, DDL events as barriers. It returns the counts

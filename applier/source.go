@@ -27,6 +27,9 @@ type reader interface {
 type events struct {
 	list []changeevent.Event
 	ends []int
+	// switchAt, set on an empty batch, is the spool reader's switch to the live source: everything
+	// through it is applied, or not the sync's (see spoolReader).
+	switchAt *Position
 }
 
 // recordReader reads the source's records as the source gives them (oplog entries, or change

@@ -91,11 +91,11 @@ func TestSpoolReaderReadsOnlyThroughTheCaptureCheckpoint(t *testing.T) {
 	}
 	r.captured(t, Position{TS: primitive.Timestamp{T: 11, I: 1}})
 
-	var wentLive *Position
-	sr := &spoolReader{meta: r.meta, spool: r.sp, pos: Position{TS: primitive.Timestamp{T: 10, I: 1}}, inclusive: true,
-		live: func(_ context.Context, pos Position, _ bool) (reader, error) {
-			wentLive = &pos
-			return emptyReader{pos}, nil
+	var opened *Position
+	sr := &spoolReader{meta: r.meta, spool: r.sp, liveKind: SourceOplog, pos: Position{TS: primitive.Timestamp{T: 10, I: 1}}, inclusive: true,
+		open: func(pos Position, _ bool) reader {
+			opened = &pos
+			return emptyReader{pos}
 		}}
 	evs, pos, err := sr.next(ctx, 100)
 	if err != nil {
@@ -107,11 +107,53 @@ func TestSpoolReaderReadsOnlyThroughTheCaptureCheckpoint(t *testing.T) {
 	if evs.covered(0) != 1 || evs.covered(1) != 2 {
 		t.Errorf("a checkpoint after event 0 covers %d entries, after event 1 %d; want 1 and 2", evs.covered(0), evs.covered(1))
 	}
-	if _, _, err := sr.next(ctx, 100); err != nil {
+	evs, _, err = sr.next(ctx, 100)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if wentLive == nil || wentLive.TS.T != 11 {
-		t.Fatalf("switched to the live source at %v, want right after 11 (the last record read)", wentLive)
+	if opened == nil || opened.TS.T != 11 || evs.switchAt == nil || evs.switchAt.TS != opened.TS || len(evs.list) != 0 {
+		t.Fatalf("switched to the live source at %v (handed to the writer: %v), want right after 11 (the last record read)", opened, evs.switchAt)
+	}
+}
+
+// Where the capture read the source the way the live reader will, the switch is at the capture's
+// checkpoint, past records that were not the sync's: the live reader need not go back to the last
+// spooled record, which a busy source's oplog may no longer hold when the sync's namespaces are
+// quiet.
+func TestSpoolReaderSwitchesAtTheCapturesCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	r := newSpoolRig(t)
+	if err := r.sp.Append(ctx, []spool.Entry{r.sp.NewEntry(SourceOplog, Position{TS: primitive.Timestamp{T: 10, I: 1}}, oplogInsert(10, 10))}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.meta.Collection(metadata.CollCapture).UpdateOne(ctx, bson.D{{Key: "_id", Value: "s"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "position", Value: Position{TS: primitive.Timestamp{T: 50, I: 3}}}, {Key: "source", Value: SourceOplog}}}},
+		options.Update().SetUpsert(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened *Position
+	sr := &spoolReader{meta: r.meta, spool: r.sp, liveKind: SourceOplog, pos: Position{TS: primitive.Timestamp{T: 9, I: 1}}, inclusive: true,
+		open: func(pos Position, _ bool) reader { opened = &pos; return emptyReader{pos} }}
+	for range 2 {
+		if _, _, err := sr.next(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opened == nil || opened.TS != (primitive.Timestamp{T: 50, I: 3}) {
+		t.Fatalf("switched at %v, want the capture's checkpoint 50.3", opened)
+	}
+	// A capture of another kind: its position means nothing to the live reader; the switch is
+	// after the last spooled record.
+	sr = &spoolReader{meta: r.meta, spool: r.sp, liveKind: SourceChangeStream, pos: Position{TS: primitive.Timestamp{T: 9, I: 1}}, inclusive: true,
+		open: func(pos Position, _ bool) reader { opened = &pos; return emptyReader{pos} }}
+	for range 2 {
+		if _, _, err := sr.next(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opened.TS != (primitive.Timestamp{T: 10, I: 1}) {
+		t.Fatalf("a change stream applier after an oplog capture switched at %v, want after the last spooled record 10.1", opened)
 	}
 }
 
