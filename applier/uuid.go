@@ -148,6 +148,14 @@ func (n *collectionNames) decide(ev changeevent.Event) (changeevent.Event, bool,
 	if err := n.checkCopiedByName(ev); err != nil {
 		return ev, false, err
 	}
+	if !n.catalogAt.IsZero() && ev.ClusterTime.After(n.catalogAt) {
+		// After every listing of the catalog: the destination holds the collections under the
+		// names the source had then, moved since by the applier's own DDL, so the event applies by
+		// its name, as it happened. By UUID it could be skipped for good: a collection created
+		// after the catalog and renamed onto a cataloged name (a $out, a "build, then swap" job)
+		// carries a UUID the catalog never held, and every later write to that name with it.
+		return ev, true, nil
+	}
 	if len(ev.UUID.Data) == 0 {
 		return ev, true, n.checkRenameBeforeCatalog(ev)
 	}
@@ -214,8 +222,8 @@ func (n *collectionNames) checkCopiedByName(ev changeevent.Event) error {
 }
 
 // resolve is the rule itself (see applier.resolve).
-//   - A collection the catalog holds under the event's name: applied as it is. Every event after
-//     the catalog is one (the applier's DDL keeps the catalog's names current).
+//   - A collection the catalog holds under the event's name: applied as it is. (Events after the
+//     catalog's listing do not come here: decide applies them by name.)
 //   - A collection the catalog holds under another name: the event is from before the catalog.
 //     Its renames, creation and drop are in the catalog already and are skipped; its writes and
 //     index changes are applied under the catalog's name, where the copy put the collection.

@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -112,7 +113,10 @@ func TestEventsAreResolvedByTheCatalogsUUIDs(t *testing.T) {
 	names := &collectionNames{
 		byUUID: map[string]namespace.Namespace{string(u(1).Data): ns("shop.goods"), string(u(2).Data): ns("shop.orders"), string(u(3).Data): ns("archive.old")},
 		byName: map[namespace.Namespace]string{ns("shop.goods"): string(u(1).Data), ns("shop.orders"): string(u(2).Data), ns("archive.old"): string(u(3).Data)},
+		// The events below are from before it (cluster time 0) unless they say otherwise.
+		catalogAt: primitive.Timestamp{T: 1000},
 	}
+	after := primitive.Timestamp{T: 2000}
 	for _, tc := range []struct {
 		name  string
 		ev    changeevent.Event
@@ -130,6 +134,8 @@ func TestEventsAreResolvedByTheCatalogsUUIDs(t *testing.T) {
 		{"a rename onto a cataloged collection by one gone since", changeevent.Event{Op: changeevent.Rename, NS: ns("tmp.x"), To: ns("archive.old"), UUID: u(9)}, false, ""},
 		{"a collection created after the catalog", changeevent.Event{Op: changeevent.Insert, NS: ns("shop.fresh"), UUID: u(8)}, true, "shop.fresh"},
 		{"an event without a UUID", changeevent.Event{Op: changeevent.Insert, NS: ns("shop.orders")}, true, "shop.orders"},
+		{"after the catalog, a rename onto a cataloged collection ($out)", changeevent.Event{Op: changeevent.Rename, NS: ns("archive.tmp"), To: ns("archive.old"), UUID: u(9), ClusterTime: after}, true, "archive.tmp"},
+		{"after the catalog, a write to the collection renamed there", changeevent.Event{Op: changeevent.Insert, NS: ns("archive.old"), UUID: u(9), ClusterTime: after}, true, "archive.old"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev, apply, err := names.decide(tc.ev)
@@ -226,5 +232,73 @@ func TestAUUIDTheCatalogHoldsTwiceIsAppliedByName(t *testing.T) {
 		if err != nil || !apply || got.NS != ev.NS {
 			t.Errorf("an insert into shop.%s: applied %v to %s (%v); want it applied by its own name", coll, apply, got.NS, err)
 		}
+	}
+}
+
+// After the catalog, a collection created and renamed onto a cataloged name with dropTarget (what
+// $out and "build, then swap" jobs do) carries a UUID the catalog never held: the rename and every
+// later write to that name are applied by name, as they happened, not skipped for good (review of
+// issue 13: the destination kept the old collection and a stray tmp).
+func TestSwapOntoACatalogedCollectionAfterTheCatalog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := newRealDocs(t)
+	report := d.src.Database("app").Collection("report")
+	if _, err := report.InsertOne(ctx, bson.D{{Key: "_id", Value: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Info struct {
+			UUID primitive.Binary `bson:"uuid"`
+		} `bson:"info"`
+	}
+	cur, err := d.src.Database("app").ListCollections(ctx, bson.D{{Key: "name", Value: "report"}})
+	if err != nil || !cur.Next(ctx) {
+		t.Fatal(err)
+	}
+	if err := cur.Decode(&spec); err != nil || len(spec.Info.UUID.Data) == 0 {
+		t.Fatalf("uuid %v %v", spec.Info.UUID, err)
+	}
+	if err := d.meta.PutCatalogEntry(ctx, metadata.CatalogEntry{ID: metadata.CatalogID("t", "app.report"), Sync: "t", DB: "app", Coll: "report",
+		Type: "collection", UUID: spec.Info.UUID, Partitioned: true, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.dst.Database("app").Collection("report").InsertOne(ctx, bson.D{{Key: "_id", Value: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	catalogAt := latestTS(t, d.src)
+	if _, err := d.meta.Syncs().UpdateOne(ctx, bson.D{{Key: "_id", Value: "t"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: FieldCatalogAtOperationTime, Value: catalogAt}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.src.Database("app").Collection("tmp").InsertOne(ctx, bson.D{{Key: "_id", Value: "new"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.src.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: "app.tmp"}, {Key: "to", Value: "app.report"},
+		{Key: "dropTarget", Value: true}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := report.InsertOne(ctx, bson.D{{Key: "_id", Value: "later"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.a.applyBatch(ctx, sourceEvents(t, d.src, catalogAt)); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(c *mongo.Collection) []any {
+		var docs []bson.M
+		cur, err := c.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil || cur.All(ctx, &docs) != nil {
+			t.Fatal(err)
+		}
+		var out []any
+		for _, d := range docs {
+			out = append(out, d["_id"])
+		}
+		return out
+	}
+	got, want := ids(d.dst.Database("app").Collection("report")), ids(report)
+	names, _ := d.dst.Database("app").ListCollectionNames(ctx, bson.D{})
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(names) != 1 {
+		t.Fatalf("destination app.report %v (collections %v), source %v", got, names, want)
 	}
 }
