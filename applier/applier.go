@@ -185,6 +185,7 @@ func (a *applier) run(ctx context.Context) error {
 		if ck.Source != a.source {
 			// Switching sources: resume by time; the token of the other kind means nothing here.
 			from.Token = nil
+			inclusive = true // at its time, not after it: a transaction's events there may not all be read (see newOplogRecords)
 		}
 	}
 	a.warnings = append(Warnings(nil), ck.Warnings...)

@@ -96,6 +96,7 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 		from, inclusive = *c.Position, false
 		if c.Source != kind {
 			from.Token = nil // resume by time: a token of the other kind means nothing here
+			inclusive = true // at its time, not after it: a transaction's events there may not all be read (see newOplogRecords)
 		}
 	}
 	var rr recordReader

@@ -51,8 +51,13 @@ func newOplogReader(source *mongo.Client, from Position, inclusive bool) reader 
 }
 
 // newOplogRecords is the oplog reader before parsing: what the capture spools.
+//
+// A position with a resume token is a change stream's (a capturer or applier of the other kind
+// came before): it may stand inside a transaction, whose events share one ts, with the rest of
+// them not read yet. The oplog then starts at that ts, not after it: the events read already are
+// applied again, which is harmless, and none is skipped.
 func newOplogRecords(source *mongo.Client, from Position, inclusive bool) *oplogReader {
-	return &oplogReader{oplog: concern.SourceCollection(source, "local", "oplog.rs"), pos: from, inclusive: inclusive}
+	return &oplogReader{oplog: concern.SourceCollection(source, "local", "oplog.rs"), pos: from, inclusive: inclusive || from.Token != nil}
 }
 
 func (r *oplogReader) open(ctx context.Context) error {
