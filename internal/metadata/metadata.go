@@ -39,6 +39,8 @@ const (
 	// CollSpool holds the captured change events, keyed by source position, until the applier has
 	// applied them.
 	CollSpool = "spool"
+	// CollSpoolChunks holds the pieces of spooled records too large for one document.
+	CollSpoolChunks = "spoolChunks"
 	// CollVerification holds one document per copied partition (_id the partition's _id): the fleet
 	// verifier's lease on it, its checkpoint and what it found (package partverify).
 	CollVerification = "verification"

@@ -61,20 +61,38 @@ type Entry struct {
 	ID   string              `bson:"_id"` // "<sync>/<direction>/<key>"
 	TS   primitive.Timestamp `bson:"ts"`
 	Kind string              `bson:"k"` // KindOplog or KindChangeStream
-	Raw  bson.Raw            `bson:"e"` // the record as the source gave it
+	// Raw is the record as the source gave it. A record too large to share a document with the
+	// entry's fields (see maxInline) is stored in Chunks pieces in the spool's chunk collection
+	// instead, and put together again by Read.
+	Raw    bson.Raw `bson:"e,omitempty"`
+	Chunks int      `bson:"chunks,omitempty"`
+}
+
+// maxInline is the largest record stored in its entry's document. A source record can be as large
+// as a document (16 MiB) and then some (an oplog entry of a large transaction, a change event of a
+// large update), and the entry's own fields would take it past what the destination accepts: a
+// capture that could not spool it would stop there for good. Larger records go in chunks of this
+// size. A variable for tests.
+var maxInline = 15 << 20
+
+// chunk is one piece of a large record: _id "<entry _id>/<n, 4 digits>".
+type chunk struct {
+	ID   string `bson:"_id"`
+	Data []byte `bson:"d"`
 }
 
 // Spool is one sync's spool in one direction of the sync (a reverse starts a new direction, which a
 // late append of the old one can never reach).
 type Spool struct {
 	coll      *mongo.Collection
+	chunks    *mongo.Collection
 	syncID    string
 	direction int64
 }
 
 // Open returns the spool of meta's sync in direction (the applier checkpoint's Direction).
 func Open(meta *metadata.DB, direction int64) *Spool {
-	return &Spool{coll: meta.Collection(metadata.CollSpool), syncID: meta.SyncID, direction: direction}
+	return &Spool{coll: meta.Collection(metadata.CollSpool), chunks: meta.Collection(metadata.CollSpoolChunks), syncID: meta.SyncID, direction: direction}
 }
 
 // prefix starts every _id of this spool; upper is just past them all.
@@ -89,27 +107,49 @@ func (s *Spool) NewEntry(kind string, p Position, raw bson.Raw) Entry {
 // duplicateKey is the server's code for a duplicate key.
 const duplicateKey = 11000
 
-// Append writes entries in one unordered insert. An entry already there (the same source position,
-// appended by a capturer that died before its checkpoint) is refused as a duplicate and skipped.
+// Append writes entries in one unordered insert, a large record's chunks first. An entry already
+// there (the same source position, appended by a capturer that died before its checkpoint) is
+// refused as a duplicate and skipped.
 func (s *Spool) Append(ctx context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	docs := make([]any, len(entries))
-	for i := range entries {
-		docs[i] = entries[i]
+	var pieces []any
+	for i, e := range entries {
+		if len(e.Raw) > maxInline {
+			for n := 0; n*maxInline < len(e.Raw); n++ {
+				pieces = append(pieces, chunk{ID: fmt.Sprintf("%s/%04d", e.ID, n), Data: e.Raw[n*maxInline : min((n+1)*maxInline, len(e.Raw))]})
+			}
+			e.Chunks, e.Raw = (len(e.Raw)+maxInline-1)/maxInline, nil
+		}
+		docs[i] = e
 	}
-	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err := insertIgnoringDuplicates(ctx, s.chunks, pieces); err != nil {
+		return fmt.Errorf("appending %d chunks of large change events to the spool: %w", len(pieces), err)
+	}
+	if err := insertIgnoringDuplicates(ctx, s.coll, docs); err != nil {
+		return fmt.Errorf("appending %d change events to the spool: %w", len(entries), err)
+	}
+	return nil
+}
+
+// insertIgnoringDuplicates inserts docs in one unordered insert, skipping those already there.
+func insertIgnoringDuplicates(ctx context.Context, coll *mongo.Collection, docs []any) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
 		return nil
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-		return fmt.Errorf("appending %d change events to the spool: %w", len(entries), err)
+		return err
 	}
 	for _, we := range bwe.WriteErrors {
 		if we.Code != duplicateKey {
-			return fmt.Errorf("appending %d change events to the spool: %w", len(entries), err)
+			return err
 		}
 	}
 	return nil
@@ -130,14 +170,47 @@ func (s *Spool) Read(ctx context.Context, p Position, inclusive bool, max int) (
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("reading the spool: %w", err)
 	}
+	for i := range out {
+		if out[i].Chunks > 0 {
+			if out[i].Raw, err = s.readChunks(ctx, out[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return out, nil
+}
+
+// readChunks puts a large record together again from its chunks.
+func (s *Spool) readChunks(ctx context.Context, e Entry) (bson.Raw, error) {
+	cur, err := s.chunks.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: e.ID + "/"}, {Key: "$lt", Value: e.ID + "/~"}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("reading the chunks of spool entry %s: %w", e.ID, err)
+	}
+	var pieces []chunk
+	if err := cur.All(ctx, &pieces); err != nil {
+		return nil, fmt.Errorf("reading the chunks of spool entry %s: %w", e.ID, err)
+	}
+	if len(pieces) != e.Chunks {
+		return nil, fmt.Errorf("spool entry %s has %d of its %d chunks", e.ID, len(pieces), e.Chunks)
+	}
+	var raw bson.Raw
+	for _, p := range pieces {
+		raw = append(raw, p.Data...)
+	}
+	return raw, nil
 }
 
 // TrimThrough deletes the entries at or before p: they are applied, and the applier's checkpoint is
 // past them.
 func (s *Spool) TrimThrough(ctx context.Context, p Position) (int64, error) {
-	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: s.prefix()}, {Key: "$lte", Value: s.prefix() + Key(p)}}}})
+	through := s.prefix() + Key(p)
+	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: s.prefix()}, {Key: "$lte", Value: through}}}})
 	if err != nil {
+		return 0, fmt.Errorf("trimming the spool: %w", err)
+	}
+	// A chunk's _id is its entry's and "/n": keys hold no "/", so "<through>/~" bounds them all.
+	if _, err := s.chunks.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: s.prefix()}, {Key: "$lte", Value: through + "/~"}}}}); err != nil {
 		return 0, fmt.Errorf("trimming the spool: %w", err)
 	}
 	return res.DeletedCount, nil
@@ -146,8 +219,10 @@ func (s *Spool) TrimThrough(ctx context.Context, p Position) (int64, error) {
 // Clear deletes the sync's whole spool, in every direction: the applier reads the live source now.
 func Clear(ctx context.Context, meta *metadata.DB) error {
 	lo, hi := meta.SyncID+"/", meta.SyncID+"0"
-	if _, err := meta.Collection(metadata.CollSpool).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: lo}, {Key: "$lt", Value: hi}}}}); err != nil {
-		return fmt.Errorf("clearing the spool: %w", err)
+	for _, coll := range []string{metadata.CollSpool, metadata.CollSpoolChunks} {
+		if _, err := meta.Collection(coll).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: lo}, {Key: "$lt", Value: hi}}}}); err != nil {
+			return fmt.Errorf("clearing the spool: %w", err)
+		}
 	}
 	return nil
 }
