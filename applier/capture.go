@@ -115,6 +115,11 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 	for {
 		select {
 		case <-cfg.Stop:
+			// The sync may have moved on because the applier switched a moment ago (a commit
+			// right after it): then the capture is over, and says so.
+			if now, _, err := ReadCheckpoint(ctx, cfg.Meta); err == nil && now.Live {
+				return finishCapture(ctx, cfg.Meta, fence, log)
+			}
 			log.Info("stopped capturing at a batch boundary", zap.String("through", fmtTS(pos.TS)))
 			return nil
 		default:

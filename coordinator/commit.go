@@ -15,6 +15,7 @@ import (
 	"github.com/fleetsync/fleetsync/applier"
 	"github.com/fleetsync/fleetsync/internal/clusterclock"
 	"github.com/fleetsync/fleetsync/internal/metadata"
+	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/internal/verify"
 )
 
@@ -193,6 +194,11 @@ func (c *coordinator) commitStep(ctx context.Context, s metadata.Sync) (bool, er
 		// what it restored. Best effort: records left behind cost a later failed commit some work.
 		if err := c.sideEffect(ctx, "forgetting the restored index settings", true, c.Meta.ClearRestored); err != nil {
 			c.Log.Warn("commit: the restored index settings stay recorded", zap.Error(err))
+		}
+		// The spool, where an applier that caught up to the commit point through it stopped before
+		// its switch to the live source (which clears it): nothing reads it after the commit.
+		if err := c.sideEffect(ctx, "clearing the spool", true, func(ctx context.Context) error { return spool.Clear(ctx, c.Meta) }); err != nil {
+			c.Log.Warn("commit: the spool stays in the metadata database", zap.Error(err))
 		}
 		return true, nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/fleetsync/fleetsync/internal/mongoconn"
 	"github.com/fleetsync/fleetsync/internal/namespace"
 	"github.com/fleetsync/fleetsync/internal/sandboxtest"
+	"github.com/fleetsync/fleetsync/internal/spool"
 	"github.com/fleetsync/fleetsync/lease"
 	"github.com/fleetsync/fleetsync/partition"
 )
@@ -230,6 +231,12 @@ func TestCompletedCommitForgetsWhatItRestored(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	src, dst, meta := syncedPair(t, ctx)
+	// An applier that caught up to the commit point through the spool stops at COMMITTED before
+	// its switch to the live source would have cleared it: the commit clears it.
+	sp := spool.Open(meta, 0)
+	if err := sp.Append(ctx, []spool.Entry{sp.NewEntry(spool.KindOplog, spool.Position{TS: primitive.Timestamp{T: 1, I: 1}}, bson.Raw(mustMarshal(t, bson.D{{Key: "op", Value: "n"}})))}); err != nil {
+		t.Fatal(err)
+	}
 	committing(t, ctx, src, dst, meta, metadata.CommitStepRestore, nil)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -241,7 +248,11 @@ func TestCompletedCommitForgetsWhatItRestored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.State == metadata.StateCommitted && len(entries) == 1 && len(entries[0].Restored) == 0 {
+		spooled, err := meta.Collection(metadata.CollSpool).CountDocuments(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State == metadata.StateCommitted && len(entries) == 1 && len(entries[0].Restored) == 0 && spooled == 0 {
 			if len(s.Commit.Restored) == 0 || len(entries[0].Deferred) != 0 {
 				t.Fatalf("committed with restored %q and catalog deferred %v; want settings restored and none deferred", s.Commit.Restored, entries[0].Deferred)
 			}
@@ -251,7 +262,7 @@ func TestCompletedCommitForgetsWhatItRestored(t *testing.T) {
 			t.Fatalf("the commit failed: %s", s.Commit.Failure)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the commit: state %s, catalog %+v; want COMMITTED with no restored records left", s.State, entries)
+			t.Fatalf("after the commit: state %s, catalog %+v, %d spool entries; want COMMITTED with no restored records and no spool left", s.State, entries, spooled)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
