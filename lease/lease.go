@@ -90,6 +90,24 @@ type Store struct {
 	coll *mongo.Collection
 }
 
+// UpdateFenced applies update to the document l protects (its _id is l.Name) only while l holds
+// it, live: the one-update fence of a progress write. A refusal is a *LostError saying why (taken
+// over, expired, released), or that the lease lapsed while the update was in flight.
+func (s *Store) UpdateFenced(ctx context.Context, l Lease, update bson.D) error {
+	filter := append(bson.D{{Key: "_id", Value: l.Name}}, l.Fence()...)
+	res, err := s.coll.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount == 0 {
+		if _, err := s.Renew(ctx, l); err != nil {
+			return err
+		}
+		return &LostError{Name: l.Name, Owner: l.Owner, Epoch: l.Epoch, Reason: "its lease lapsed while the update was in flight"}
+	}
+	return nil
+}
+
 // NewStore returns a Store for the leases in coll.
 func NewStore(coll *mongo.Collection) *Store {
 	return &Store{coll: coll}

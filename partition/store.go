@@ -301,19 +301,12 @@ func (s *Store) Release(ctx context.Context, c *Claim) error {
 func (s *Store) Leases() *lease.Store { return s.leases }
 
 func (s *Store) fenced(ctx context.Context, l lease.Lease, update bson.D) error {
-	filter := append(bson.D{{Key: "_id", Value: l.Name}}, l.Fence()...)
-	res, err := s.coll.UpdateOne(ctx, filter, update)
-	if err != nil {
+	err := s.leases.UpdateFenced(ctx, l, update)
+	var lost *lease.LostError
+	if err != nil && !errors.As(err, &lost) {
 		return fmt.Errorf("updating partition %s: %w", l.Name, err)
 	}
-	if res.MatchedCount == 0 {
-		// Renew explains why (taken over, expired, released) as a *lease.LostError.
-		if _, err := s.leases.Renew(ctx, l); err != nil {
-			return err
-		}
-		return &lease.LostError{Name: l.Name, Owner: l.Owner, Epoch: l.Epoch, Reason: "its lease lapsed while the update was in flight"}
-	}
-	return nil
+	return err
 }
 
 // Unfinished counts the sync's partitions not done yet, and those among them given up on. It reads
