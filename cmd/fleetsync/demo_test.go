@@ -30,6 +30,7 @@ func TestDemoEndsEqual(t *testing.T) {
 		`EQUAL: 6 namespaces, \d+ documents compared`,
 		`copied +\d+ documents \([0-9.]+ MB\) in \d+ partitions by 2 nodes`,
 		`applied +[1-9]\d* change events`,
+		`spooled +[1-9]\d* change events \([0-9.]+ MB\) from the start; \d+ applied from the spool`,
 		`commit +pause [0-9.]+s from POST /commit to COMMITTED; [1-9]\d* index setting\(s\) restored`,
 		`restored shop\.customers \S+: unique \(rebuilt\)`,
 		`verify +EQUAL`,
