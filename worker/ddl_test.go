@@ -2,10 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/fleetsync/fleetsync/internal/catalog"
@@ -20,6 +22,7 @@ import (
 // split into three partitions, with every command to the source recorded.
 type ddlRig struct {
 	read     *sandboxtest.Commands
+	srcURI   string
 	src, dst *mongo.Client
 	store    *partition.Store
 	uuid     primitive.Binary
@@ -29,7 +32,7 @@ func newDDLRig(t *testing.T, n int) *ddlRig {
 	t.Helper()
 	ctx := context.Background()
 	c := sandboxtest.Pair(t)
-	r := &ddlRig{read: sandboxtest.NewCommands()}
+	r := &ddlRig{read: sandboxtest.NewCommands(), srcURI: c.Source}
 	r.src = sandboxtest.ConnectWith(t, c.Source, mongoconn.Options{Monitor: r.read.Monitor()})
 	r.dst = sandboxtest.Connect(t, c.Destination)
 	docs := make([]any, n)
@@ -230,7 +233,7 @@ func TestCursorKilledByDDLIsReadAgainFromTheLastID(t *testing.T) {
 // A source that refuses find's collectionUUID (MongoDB 4.4 and 5.0 answer 40415, "BSON field
 // 'find.collectionUUID' is an unknown field"; here the sandbox's failCommand answers so once) is
 // read by name from then on, and a rename during the copy is still followed: the worker looks the
-// collection up by UUID in its database's listCollections before and after each read.
+// collection up by UUID in its database's listCollections before each find and each batch.
 func TestRenameIsFollowedWhereTheSourceRefusesCollectionUUID(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -265,5 +268,52 @@ func TestRenameIsFollowedWhereTheSourceRefusesCollectionUUID(t *testing.T) {
 		if !p.Done || p.Attempts != 0 {
 			t.Errorf("partition %s: done %v, attempts %d; want done with no failed attempt", p.ID, p.Done, p.Attempts)
 		}
+	}
+}
+
+// Read by name (the source refuses collectionUUID), a rename and a new collection under the old
+// name between the look at the name's UUID and the find: the find reads the new collection. Its
+// documents must not reach the destination (they are another collection's), and the renamed
+// collection's must all be read where it went: each batch is handed out only after a look that the
+// name still holds the collection.
+func TestReadByNameDropsABatchOfTheCollectionThatTookTheName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newDDLRig(t, 3000)
+	sandboxtest.FailCommand(t, r.src, sandboxtest.FailPoint{Commands: []string{"find"}, Code: 40415, Times: 1})
+	w := r.worker(200)
+	if res, err := w.CopyOne(ctx, nil); res != worker.Copied {
+		t.Fatalf("first partition: %v, %v", res, err)
+	}
+	// The next find of shop.items: right before it is sent, shop.items becomes shop.goods and a
+	// new shop.items is made with other documents in the same _id range.
+	swapper := sandboxtest.Connect(t, r.srcURI)
+	var swapped atomic.Bool
+	r.read.OnStart(func(e *event.CommandStartedEvent) {
+		if e.CommandName != "find" || e.Command.Lookup("find").StringValue() != "items" || !swapped.CompareAndSwap(false, true) {
+			return
+		}
+		if err := swapper.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.goods"}}).Err(); err != nil {
+			t.Error(err)
+			return
+		}
+		docs := make([]any, 3000)
+		for i := range docs {
+			docs[i] = bson.D{{Key: "_id", Value: int64(i)}, {Key: "n", Value: "another collection's"}}
+		}
+		if _, err := swapper.Database("shop").Collection("items").InsertMany(ctx, docs); err != nil {
+			t.Error(err)
+		}
+	})
+	r.copyAll(t, w)
+	if !swapped.Load() {
+		t.Fatal("no find of shop.items was sent after the first partition")
+	}
+	n, err := r.dst.Database("shop").Collection("items").CountDocuments(ctx, bson.D{{Key: "n", Value: "another collection's"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.destinationIDs(t)); got != 3000 || n != 0 {
+		t.Errorf("the destination's shop.items holds %d documents, %d of them the new collection's; want the 3000 of the renamed one only", got, n)
 	}
 }

@@ -70,7 +70,7 @@ func killedByDDL(err error) bool {
 //   - a cursor killed by such DDL: the read is opened again from the last _id read.
 //
 // None of these is a failed attempt. A source that refuses collectionUUID (MongoDB before 6.0) is
-// read by name, with a look at the database's collections' UUIDs before and after each read, to the
+// read by name, with a look at the database's collections' UUIDs before the find and before each batch, to the
 // same effect. Without a UUID (a server that reports none) the collection is read by name, as
 // cataloged, and DDL during its copy is not followed (docs/lifecycle.md).
 type rangeReader struct {
@@ -82,6 +82,7 @@ type rangeReader struct {
 	out   chan<- batch
 	b     batch         // read, not handed out yet
 	last  bson.RawValue // the last _id read (handed out or in b); the checkpoint at first
+	sent  bson.RawValue // the last _id handed out; the checkpoint at first
 }
 
 // run reads the range to its end.
@@ -93,6 +94,9 @@ func (r *rangeReader) run(ctx context.Context) error {
 		}
 		if errors.Is(err, errMoved) {
 			continue
+		}
+		if errors.Is(err, errGone) {
+			return r.gone(ctx)
 		}
 		if refusedUUID(err) {
 			// MongoDB before 6.0 (or a server like it): read by name from now on, and follow the
@@ -124,28 +128,34 @@ func (r *rangeReader) run(ctx context.Context) error {
 var errMoved = errors.New("the collection moved during the read")
 
 // readOnce reads the rest of the range once: by UUID where the source takes collectionUUID, or by
-// name between two looks at the name's UUID where it does not (the collection must be under that
-// name from before the find until after the read ends, or the read goes on where it went).
+// name where it does not, with a look at the name's UUID before the find and before each batch is
+// handed out (send): the collection must be under that name from before the find until its batch
+// is checked, or the batch is dropped and the read goes on where the collection went.
 func (r *rangeReader) readOnce(ctx context.Context) error {
 	if !r.byNameWithUUID() {
 		return r.readFrom(ctx)
 	}
-	for _, phase := range []string{"before", "after"} {
-		name, found, err := r.locate(ctx)
-		if err != nil {
-			return err
-		}
-		switch {
-		case !found:
-			return r.gone(ctx)
-		case name != r.name:
-			r.moved(ctx, name)
-			return errMoved
-		case phase == "before":
-			if err := r.readFrom(ctx); err != nil {
-				return err
-			}
-		}
+	if err := r.stillThere(ctx); err != nil {
+		return err
+	}
+	return r.readFrom(ctx)
+}
+
+// errGone says a read by name found its collection's UUID gone from its database.
+var errGone = errors.New("the collection is gone from its database")
+
+// stillThere looks that the partition's collection is still under the name read (reads by name
+// only): errMoved (after following it) when it has another name now, errGone when it has none.
+func (r *rangeReader) stillThere(ctx context.Context) error {
+	name, found, err := r.locate(ctx)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return errGone
+	case name != r.name:
+		r.moved(ctx, name)
+		return errMoved
 	}
 	return nil
 }
@@ -264,8 +274,18 @@ func (r *rangeReader) flush(ctx context.Context) error {
 }
 
 func (r *rangeReader) send(ctx context.Context) error {
+	if r.byNameWithUUID() {
+		// Read by name: the name may have gone to another collection since the last look (a
+		// rename, then a new collection under the old name), and this batch with it. Dropped
+		// then, and read again, from the last _id handed out, where the collection went.
+		if err := r.stillThere(ctx); err != nil {
+			r.b, r.last = batch{}, r.sent
+			return err
+		}
+	}
 	select {
 	case r.out <- r.b:
+		r.sent = r.b.last
 		r.b = batch{}
 		return nil
 	case <-ctx.Done():

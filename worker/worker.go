@@ -281,7 +281,7 @@ func (w *Worker) fencedWrite(kept *lease.Kept, dst *mongo.Collection, claim *par
 // read sends the range's documents after the checkpoint, in batches, until the end or ctx is done.
 func (w *Worker) read(ctx context.Context, claim *partition.Claim, after primitive.Timestamp, out chan<- batch) error {
 	p := claim.Partition
-	r := &rangeReader{w: w, claim: claim, p: p, name: p.SourceName(), after: after, out: out, last: p.LastID}
+	r := &rangeReader{w: w, claim: claim, p: p, name: p.SourceName(), after: after, out: out, last: p.LastID, sent: p.LastID}
 	return r.run(ctx)
 }
 
