@@ -612,9 +612,13 @@ const (
 
 // halt holds a stopped applier until it is told to stop (a pause, the node stopping) or its lease
 // ends, and returns nil: the node keeps the lease, so no other node picks the work up to fail again.
-func (a *applier) halt(ctx context.Context) error {
+func (a *applier) halt(ctx context.Context) error { return holdUntilStopped(ctx, a.cfg.Stop) }
+
+// holdUntilStopped waits until stop is closed or ctx ends, and returns nil: a role that stopped for
+// good keeps its lease meanwhile, so that no other node picks its work up to fail again.
+func holdUntilStopped(ctx context.Context, stop <-chan struct{}) error {
 	select {
-	case <-a.cfg.Stop:
+	case <-stop:
 	case <-ctx.Done():
 	}
 	return nil

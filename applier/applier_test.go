@@ -81,20 +81,7 @@ type applierRun struct {
 func (r *rig) startApplier(t *testing.T, owner string) *applierRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var l lease.Lease
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var err error
-		l, err = r.store.Acquire(ctx, "t", owner, testTTL)
-		if err == nil {
-			break
-		}
-		var held *lease.HeldError
-		if !errors.As(err, &held) || time.Now().After(deadline) {
-			t.Fatalf("acquiring the applier lease: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	l := acquire(t, r.store, owner)
 	kept := lease.Keep(ctx, r.store, l)
 	run := &applierRun{kept: kept, done: make(chan error, 1), stop: cancel}
 	go func() {
@@ -105,6 +92,23 @@ func (r *rig) startApplier(t *testing.T, owner string) *applierRun {
 	}()
 	t.Cleanup(func() { cancel(); kept.Stop(); <-run.done })
 	return run
+}
+
+// acquire takes sync "t"'s lease in store for owner, waiting (30 s at most) while another holds it.
+func acquire(t *testing.T, store *lease.Store, owner string) lease.Lease {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := store.Acquire(context.Background(), "t", owner, testTTL)
+		if err == nil {
+			return l
+		}
+		var held *lease.HeldError
+		if !errors.As(err, &held) || time.Now().After(deadline) {
+			t.Fatalf("acquiring the lease for %s: %v", owner, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // die stops an applier the way a killed process stops: no release, no last checkpoint.

@@ -81,7 +81,7 @@ func Capture(ctx context.Context, cfg CaptureConfig, kept *lease.Kept) error {
 	}
 	if c.Terminal != "" {
 		log.Warn("the capture stopped for good earlier; not reading events", zap.String("error", c.Terminal))
-		return holdCapture(ctx, cfg.Stop)
+		return holdUntilStopped(ctx, cfg.Stop)
 	}
 	topo, err := probeTopology(ctx, cfg.Source)
 	if err != nil {
@@ -235,7 +235,7 @@ func noteCapture(ctx context.Context, fence *checkpointer, failure error) error 
 }
 
 // haltCapture records a failure no retry can fix as the capture's terminal error, for /progress,
-// and holds the capture (see holdCapture). Not recorded (the destination is away), it is returned:
+// and holds the capture (holdUntilStopped). Not recorded (the destination is away), it is returned:
 // the next capturer meets it again and records it.
 func haltCapture(ctx context.Context, fence *checkpointer, stop <-chan struct{}, failure error) error {
 	res, err := fence.coll.UpdateOne(ctx, fence.fence(), bson.D{{Key: "$set", Value: bson.D{
@@ -244,18 +244,7 @@ func haltCapture(ctx context.Context, fence *checkpointer, stop <-chan struct{},
 		sleepCtx(ctx, errorBackoff)
 		return failure
 	}
-	return holdCapture(ctx, stop)
-}
-
-// holdCapture keeps a capture that stopped for good until it is told to stop or its lease ends,
-// and returns nil: the node keeps the lease, so no other node picks the capture up to fail again
-// every second.
-func holdCapture(ctx context.Context, stop <-chan struct{}) error {
-	select {
-	case <-stop:
-	case <-ctx.Done():
-	}
-	return nil
+	return holdUntilStopped(ctx, stop)
 }
 
 // finishCapture marks the capture done and clears the spool: the applier reads the live source.

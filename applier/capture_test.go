@@ -30,19 +30,7 @@ func (r *rig) startCapture(t *testing.T, owner string, filter namespace.Filter) 
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store := lease.NewStore(r.meta.Collection(metadata.CollCapture))
-	var l lease.Lease
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var err error
-		if l, err = store.Acquire(ctx, "t", owner, testTTL); err == nil {
-			break
-		}
-		var held *lease.HeldError
-		if !errors.As(err, &held) || time.Now().After(deadline) {
-			t.Fatalf("acquiring the capture lease: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	l := acquire(t, store, owner)
 	s, err := r.meta.Sync(ctx)
 	if err != nil {
 		t.Fatal(err)

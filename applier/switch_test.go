@@ -55,12 +55,7 @@ func newSwitchRig(t *testing.T, inBefore, inAfter []int) switchRig {
 func (r switchRig) runApplier(t *testing.T, owner string, batchEvents int, beforeBatch func(*lease.Kept)) (*applier, chan error) {
 	t.Helper()
 	ctx := context.Background()
-	var l lease.Lease
-	waitUntil(t, "the applier lease", func() bool {
-		var err error
-		l, err = r.store.Acquire(ctx, "t", owner, testTTL)
-		return err == nil
-	})
+	l := acquire(t, r.store, owner)
 	kept := lease.Keep(ctx, r.store, l)
 	t.Cleanup(kept.Stop)
 	a := &applier{cfg: Config{Source: r.src, Destination: r.dst, Meta: r.meta, Filter: r.filter, Mode: ModeAuto, Lanes: 2,

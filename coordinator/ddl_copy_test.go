@@ -242,17 +242,25 @@ func startCoordinator(t *testing.T, ctx context.Context, src, dst *mongo.Client,
 	return parts
 }
 
-// startCapture runs the capture, as a node does once the sync has its start time.
-func startCapture(t *testing.T, ctx context.Context, src *mongo.Client, meta *metadata.DB) {
+// keepLease takes the sync's lease in the metadata collection coll for owner, kept until the test
+// ends.
+func keepLease(t *testing.T, ctx context.Context, meta *metadata.DB, coll, owner string) *lease.Kept {
 	t.Helper()
-	s := waitSync(t, ctx, meta, func(s metadata.Sync) bool { return !s.StartAtOperationTime.IsZero() })
-	store := lease.NewStore(meta.Collection(metadata.CollCapture))
-	l, err := store.Acquire(ctx, "default", "capture", time.Minute)
+	store := lease.NewStore(meta.Collection(coll))
+	l, err := store.Acquire(ctx, "default", owner, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kept := lease.Keep(ctx, store, l)
 	t.Cleanup(kept.Stop)
+	return kept
+}
+
+// startCapture runs the capture, as a node does once the sync has its start time.
+func startCapture(t *testing.T, ctx context.Context, src *mongo.Client, meta *metadata.DB) {
+	t.Helper()
+	s := waitSync(t, ctx, meta, func(s metadata.Sync) bool { return !s.StartAtOperationTime.IsZero() })
+	kept := keepLease(t, ctx, meta, metadata.CollCapture, "capture")
 	go func() {
 		_ = applier.Capture(ctx, applier.CaptureConfig{Source: src, Meta: meta, Filter: s.Options.Filter(namespace.DefaultMetadataDB),
 			Mode: applier.ModeOplog, StartAt: s.StartAtOperationTime, Log: zap.NewNop()}, kept)
@@ -347,13 +355,7 @@ func requireItemsBeingCopied(t *testing.T, ctx context.Context, parts *partition
 func startApplier(t *testing.T, ctx context.Context, src, dst *mongo.Client, meta *metadata.DB) {
 	t.Helper()
 	s := waitSync(t, ctx, meta, func(s metadata.Sync) bool { return s.Phase == metadata.PhaseApply })
-	store := lease.NewStore(meta.Collection(metadata.CollCheckpoints))
-	l, err := store.Acquire(ctx, "default", "app", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept := lease.Keep(ctx, store, l)
-	t.Cleanup(kept.Stop)
+	kept := keepLease(t, ctx, meta, metadata.CollCheckpoints, "app")
 	go func() {
 		_ = applier.Run(ctx, applier.Config{Source: src, Destination: dst, Meta: meta, Filter: s.Options.Filter(namespace.DefaultMetadataDB),
 			Mode: applier.ModeOplog, Log: zap.NewNop()}, kept)

@@ -64,6 +64,24 @@ func (r *ddlRig) worker(batch int) *worker.Worker {
 	return worker.New(worker.Config{Source: r.src, Destination: r.dst, Partitions: r.store, Owner: "n1/x/w0", LeaseTTL: ttl, BatchDocs: batch})
 }
 
+// copyAcrossRename copies the first partition, renames shop.items to shop.goods on the source,
+// copies the rest, and checks that the destination's shop.items holds all 3000 documents.
+func (r *ddlRig) copyAcrossRename(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	w := r.worker(200)
+	if res, err := w.CopyOne(ctx, nil); res != worker.Copied {
+		t.Fatalf("first partition: %v, %v", res, err)
+	}
+	if err := r.src.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.goods"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.copyAll(t, w)
+	if got := len(r.destinationIDs(t)); got != 3000 {
+		t.Errorf("the destination's shop.items holds %d documents, want all 3000 of the renamed collection", got)
+	}
+}
+
 // copyAll copies partitions until none is left, failing the test on any result but Copied.
 func (r *ddlRig) copyAll(t *testing.T, w *worker.Worker) {
 	t.Helper()
@@ -110,18 +128,7 @@ func TestRenamedCollectionKeepsBeingCopiedUnderItsNewName(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := newDDLRig(t, 3000)
-	w := r.worker(200)
-	if res, err := w.CopyOne(ctx, nil); res != worker.Copied {
-		t.Fatalf("first partition: %v, %v", res, err)
-	}
-	if err := r.src.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.goods"}}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	r.copyAll(t, w)
-
-	if got := len(r.destinationIDs(t)); got != 3000 {
-		t.Errorf("the destination's shop.items holds %d documents, want all 3000 of the renamed collection", got)
-	}
+	r.copyAcrossRename(t)
 	parts, err := r.store.All(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -236,21 +243,9 @@ func TestCursorKilledByDDLIsReadAgainFromTheLastID(t *testing.T) {
 // collection up by UUID in its database's listCollections before each find and each batch.
 func TestRenameIsFollowedWhereTheSourceRefusesCollectionUUID(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	r := newDDLRig(t, 3000)
 	sandboxtest.FailCommand(t, r.src, sandboxtest.FailPoint{Commands: []string{"find"}, Code: 40415, Times: 1})
-	w := r.worker(200)
-	if res, err := w.CopyOne(ctx, nil); res != worker.Copied {
-		t.Fatalf("first partition: %v, %v", res, err)
-	}
-	if err := r.src.Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: "shop.items"}, {Key: "to", Value: "shop.goods"}}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	r.copyAll(t, w)
-
-	if got := len(r.destinationIDs(t)); got != 3000 {
-		t.Errorf("the destination's shop.items holds %d documents, want all 3000 of the renamed collection", got)
-	}
+	r.copyAcrossRename(t)
 	finds := append(r.read.Sent("find", "shop", "items"), r.read.Sent("find", "shop", "goods")...)
 	for _, f := range finds[1:] {
 		if _, found := f.Body.LookupErr("collectionUUID"); found == nil {
